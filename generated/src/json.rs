@@ -1,0 +1,278 @@
+//! Strict JSON intake: bytes → `serde_json::Value`, refusing anything ambiguous.
+//!
+//! serde_json alone already refuses NaN/Infinity literals, trailing garbage and nesting
+//! deeper than 128 levels (without recursing further, so no stack overflow). This module adds
+//! what it lets through: a size limit checked before parsing, a precise UTF-8 check, empty
+//! input, a byte order mark, and duplicate object keys (which JSON parsers resolve
+//! differently, so an object with one means different things to different readers).
+
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Default largest accepted document: 5 MiB.
+pub const DEFAULT_MAX_BYTES: usize = 5 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("the document is empty")]
+    Empty,
+    #[error("the document is {size} bytes; the limit is {limit} bytes")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("the document is not valid UTF-8: invalid byte sequence at byte offset {offset}")]
+    InvalidUtf8 { offset: usize },
+    #[error("the document starts with a UTF-8 byte order mark; save it without one")]
+    ByteOrderMark,
+    #[error("duplicate key \"{key}\" in the object at {pointer}: the document is ambiguous")]
+    DuplicateKey { pointer: String, key: String },
+    #[error("the document nests deeper than 128 levels (line {line}, column {column})")]
+    TooDeep { line: usize, column: usize },
+    #[error("invalid JSON at line {line}, column {column}: {message}")]
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+impl ParseError {
+    /// The JSON pointer the error is about ("" for the whole document).
+    pub fn pointer(&self) -> &str {
+        match self {
+            ParseError::DuplicateKey { pointer, .. } => pointer,
+            _ => "",
+        }
+    }
+
+    /// A short name for the failed check, used where a schema keyword would be.
+    pub fn check(&self) -> &'static str {
+        match self {
+            ParseError::Empty => "empty",
+            ParseError::TooLarge { .. } => "maxSize",
+            ParseError::InvalidUtf8 { .. } | ParseError::ByteOrderMark => "encoding",
+            ParseError::DuplicateKey { .. } => "duplicateKey",
+            ParseError::TooDeep { .. } => "maxDepth",
+            ParseError::Syntax { .. } => "syntax",
+        }
+    }
+}
+
+/// Parses `bytes` as one strict JSON document of at most `max_bytes` bytes.
+pub fn parse(bytes: &[u8], max_bytes: usize) -> Result<Value, ParseError> {
+    if bytes.len() > max_bytes {
+        return Err(ParseError::TooLarge {
+            size: bytes.len() as u64,
+            limit: max_bytes as u64,
+        });
+    }
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return Err(ParseError::ByteOrderMark);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| ParseError::InvalidUtf8 {
+        offset: e.valid_up_to(),
+    })?;
+    if text.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
+        return Err(ParseError::Empty);
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = NoDuplicates {
+        pointer: String::new(),
+    }
+    .deserialize(&mut de)
+    .map_err(classify)?;
+    de.end().map_err(classify)?;
+    Ok(value)
+}
+
+const DUPLICATE_MARK: &str = "\u{0}duplicate\u{0}";
+
+fn classify(e: serde_json::Error) -> ParseError {
+    let (line, column) = (e.line(), e.column());
+    let message = e.to_string();
+    if let Some(rest) = message.strip_prefix(DUPLICATE_MARK) {
+        // "<pointer>\0<key>\0 at line..." as built in `visit_map`.
+        let mut parts = rest.splitn(3, '\u{0}');
+        let pointer = parts.next().unwrap_or_default().to_string();
+        let key = parts.next().unwrap_or_default().to_string();
+        return ParseError::DuplicateKey { pointer, key };
+    }
+    if message.starts_with("recursion limit exceeded") {
+        return ParseError::TooDeep { line, column };
+    }
+    // serde_json appends " at line L column C"; we report those separately.
+    let message = message
+        .rsplit_once(" at line ")
+        .map(|(m, _)| m.to_string())
+        .unwrap_or(message);
+    ParseError::Syntax {
+        line,
+        column,
+        message,
+    }
+}
+
+/// Escapes one reference token for a JSON pointer (RFC 6901).
+pub fn escape_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// Builds a `Value` like serde_json does, but fails on a repeated object key.
+struct NoDuplicates {
+    pointer: String,
+}
+
+impl<'de> DeserializeSeed<'de> for NoDuplicates {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NoDuplicates {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number is not finite"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(NoDuplicates {
+            pointer: format!("{}/{}", self.pointer, out.len()),
+        })? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                let at = if self.pointer.is_empty() {
+                    "/"
+                } else {
+                    self.pointer.as_str()
+                };
+                return Err(A::Error::custom(format!(
+                    "{DUPLICATE_MARK}{at}\u{0}{key}\u{0}"
+                )));
+            }
+            let child = format!("{}/{}", self.pointer, escape_token(&key));
+            let value = map.next_value_seed(NoDuplicates { pointer: child })?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(bytes: &[u8]) -> ParseError {
+        parse(bytes, 1024 * 1024).unwrap_err()
+    }
+
+    #[test]
+    fn accepts_plain_json() {
+        assert_eq!(
+            parse(br#" {"a": [1, 2.5, "x", null, true]} "#, 100).unwrap()["a"][1],
+            2.5
+        );
+    }
+
+    #[test]
+    fn refuses_empty_and_blank() {
+        assert_eq!(err(b""), ParseError::Empty);
+        assert_eq!(err(b" \n\t "), ParseError::Empty);
+    }
+
+    #[test]
+    fn refuses_oversized_before_parsing() {
+        let e = parse(&[b' '; 11], 10).unwrap_err();
+        assert_eq!(
+            e,
+            ParseError::TooLarge {
+                size: 11,
+                limit: 10
+            }
+        );
+    }
+
+    #[test]
+    fn refuses_bad_utf8_and_bom() {
+        assert_eq!(
+            err(b"{\"a\": \"\xff\"}"),
+            ParseError::InvalidUtf8 { offset: 7 }
+        );
+        assert_eq!(err(b"\xEF\xBB\xBF{}"), ParseError::ByteOrderMark);
+    }
+
+    #[test]
+    fn refuses_duplicate_keys_with_their_place() {
+        assert_eq!(
+            err(br#"[{"a": {"b": 1, "b": 2}}]"#),
+            ParseError::DuplicateKey {
+                pointer: "/0/a".into(),
+                key: "b".into()
+            }
+        );
+        assert_eq!(err(br#"{"k": 1, "k": 1}"#).pointer(), "/");
+    }
+
+    #[test]
+    fn refuses_nan_trailing_garbage_and_truncation() {
+        assert!(matches!(err(br#"{"v": NaN}"#), ParseError::Syntax { .. }));
+        assert!(matches!(
+            err(br#"{"v": Infinity}"#),
+            ParseError::Syntax { .. }
+        ));
+        assert!(matches!(err(br#"{} {}"#), ParseError::Syntax { .. }));
+        assert!(matches!(err(br#"{"a": 1"#), ParseError::Syntax { .. }));
+        assert!(matches!(err(br#"{"v": 1e400}"#), ParseError::Syntax { .. }));
+    }
+
+    #[test]
+    fn refuses_deep_nesting_without_overflowing_the_stack() {
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        assert!(matches!(err(deep.as_bytes()), ParseError::TooDeep { .. }));
+        let deep_objects = r#"{"a":"#.repeat(100_000);
+        assert!(matches!(
+            err(deep_objects.as_bytes()),
+            ParseError::TooDeep { .. }
+        ));
+    }
+
+    #[test]
+    fn pointer_tokens_are_escaped() {
+        assert_eq!(
+            err(br#"{"a/b~c": {"x": 1, "x": 2}}"#),
+            ParseError::DuplicateKey {
+                pointer: "/a~1b~0c".into(),
+                key: "x".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,396 @@
+//! The upload-object validator, compiled once from the published bundle
+//! (`generated/schema/upload-object.bundle.json`).
+//!
+//! It checks exactly what the published schema says, with formats asserted, but reports
+//! better than validating the root `oneOf` would: it dispatches on each event's `type` and
+//! validates the event against that type's variant, so every error names the real field
+//! (`/1/data/currency`, not "oneOf failed at /1"). Events whose `type` is missing or unknown
+//! are validated against the generic envelope, which reports the bad `type` and anything else
+//! wrong with the envelope.
+
+use crate::json::{self, ParseError};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The published upload-object schema: JSON Schema 2020-12, every `$ref` resolved.
+pub const UPLOAD_OBJECT_SCHEMA: &str = include_str!("../schema/upload-object.bundle.json");
+
+/// How many errors a report lists by default; the total is always counted.
+pub const DEFAULT_MAX_ERRORS: usize = 100;
+
+/// One constraint an uploaded document breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaError {
+    /// Position of the event in the document (0 for a single event); `None` for errors about
+    /// the document as a whole.
+    pub index: Option<usize>,
+    /// The event's `eventId`, when it has a string one.
+    pub event_id: Option<String>,
+    /// RFC 6901 pointer into the uploaded document, e.g. `/1/data/currency`.
+    pub pointer: String,
+    /// The JSON Schema keyword that failed, e.g. `pattern`.
+    pub keyword: String,
+    pub message: String,
+}
+
+/// Every error found (up to the cap) and how many there were in all.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SchemaErrors {
+    pub errors: Vec<SchemaError>,
+    pub total: usize,
+    /// Number of events in the document (1 for a single event, the array length otherwise).
+    pub event_count: usize,
+}
+
+impl SchemaErrors {
+    pub fn truncated(&self) -> bool {
+        self.errors.len() < self.total
+    }
+    fn push(&mut self, cap: usize, e: SchemaError) {
+        self.total += 1;
+        if self.errors.len() < cap {
+            self.errors.push(e);
+        }
+    }
+}
+
+/// Why a document is not a valid upload object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error("{} schema violation(s)", .0.total)]
+    Schema(SchemaErrors),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the bundled schema does not compile: {0}")]
+pub struct CompileError(String);
+
+pub struct Validator {
+    /// Variant validators by event type name, e.g. "page.view" → PageViewEvent.
+    by_type: BTreeMap<String, jsonschema::Validator>,
+    /// The generic envelope, for events whose type is missing or unknown.
+    envelope: jsonschema::Validator,
+    /// The array form's own constraints (length), without its items.
+    batch: jsonschema::Validator,
+    batch_max_items: Option<usize>,
+    max_errors: usize,
+    max_bytes: usize,
+}
+
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validator")
+            .field("types", &self.by_type.keys().collect::<Vec<_>>())
+            .field("max_errors", &self.max_errors)
+            .field("max_bytes", &self.max_bytes)
+            .finish()
+    }
+}
+
+impl Validator {
+    /// Compiles the published bundle. Cheap enough to do once per process.
+    pub fn new() -> Result<Self, CompileError> {
+        let bundle: Value =
+            serde_json::from_str(UPLOAD_OBJECT_SCHEMA).map_err(|e| CompileError(e.to_string()))?;
+        Self::from_bundle(&bundle)
+    }
+
+    /// Compiles a bundle shaped like the published one (root `oneOf` of `Event` and
+    /// `EventBatch`; `Event` a `oneOf` of per-type variants; an `EventEnvelope`).
+    pub fn from_bundle(bundle: &Value) -> Result<Self, CompileError> {
+        let defs = bundle
+            .get("$defs")
+            .and_then(Value::as_object)
+            .ok_or_else(|| CompileError("no $defs".into()))?;
+        let compile_def = |def: &str| -> Result<jsonschema::Validator, CompileError> {
+            let mut root = serde_json::Map::new();
+            root.insert("$schema".into(), bundle["$schema"].clone());
+            root.insert("$ref".into(), Value::String(format!("#/$defs/{def}")));
+            root.insert("$defs".into(), Value::Object(defs.clone()));
+            compile(&Value::Object(root))
+        };
+        let variants = defs
+            .get("Event")
+            .and_then(|e| e.get("oneOf"))
+            .and_then(Value::as_array)
+            .ok_or_else(|| CompileError("$defs/Event has no oneOf".into()))?;
+        let mut by_type = BTreeMap::new();
+        for v in variants {
+            let name = v
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/$defs/"))
+                .ok_or_else(|| CompileError("Event variants must be $refs into $defs".into()))?;
+            let type_name = defs
+                .get(name)
+                .and_then(|d| d.pointer("/properties/type/enum/0"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| CompileError(format!("{name} has no single `type` value")))?;
+            by_type.insert(type_name.to_string(), compile_def(name)?);
+        }
+        let mut batch_schema = defs
+            .get("EventBatch")
+            .cloned()
+            .ok_or_else(|| CompileError("no $defs/EventBatch".into()))?;
+        let batch_max_items = batch_schema
+            .get("maxItems")
+            .and_then(Value::as_u64)
+            .map(|n| n as usize);
+        if let Some(o) = batch_schema.as_object_mut() {
+            o.remove("items");
+        }
+        Ok(Self {
+            by_type,
+            envelope: compile_def("EventEnvelope")?,
+            batch: compile(&batch_schema)?,
+            batch_max_items,
+            max_errors: DEFAULT_MAX_ERRORS,
+            max_bytes: json::DEFAULT_MAX_BYTES,
+        })
+    }
+
+    /// Lists at most `n` errors (all are still counted).
+    pub fn with_max_errors(mut self, n: usize) -> Self {
+        self.max_errors = n;
+        self
+    }
+
+    /// Refuses documents larger than `n` bytes before parsing them.
+    pub fn with_max_bytes(mut self, n: usize) -> Self {
+        self.max_bytes = n;
+        self
+    }
+
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// The registered event types.
+    pub fn event_types(&self) -> impl Iterator<Item = &str> {
+        self.by_type.keys().map(String::as_str)
+    }
+
+    /// Strictly parses and validates an uploaded document.
+    pub fn validate_bytes(&self, bytes: &[u8]) -> Result<Value, Rejection> {
+        let doc = json::parse(bytes, self.max_bytes)?;
+        self.validate_value(&doc).map_err(Rejection::Schema)?;
+        Ok(doc)
+    }
+
+    /// Validates a parsed document; `Err` lists what is wrong.
+    pub fn validate_value(&self, doc: &Value) -> Result<(), SchemaErrors> {
+        let mut out = SchemaErrors::default();
+        match doc {
+            Value::Array(events) => {
+                out.event_count = events.len();
+                for e in self.batch.iter_errors(doc) {
+                    out.push(self.max_errors, convert(None, None, "", &e));
+                }
+                // Past the limit the document is refused as a whole; validating 100k events
+                // would only make the report longer and the refusal slower.
+                if self.batch_max_items.is_none_or(|max| events.len() <= max) {
+                    for (i, event) in events.iter().enumerate() {
+                        self.validate_event(Some(i), &format!("/{i}"), event, &mut out);
+                    }
+                }
+            }
+            Value::Object(_) => {
+                out.event_count = 1;
+                self.validate_event(None, "", doc, &mut out);
+            }
+            other => out.push(
+                self.max_errors,
+                SchemaError {
+                    index: None,
+                    event_id: None,
+                    pointer: String::new(),
+                    keyword: "type".into(),
+                    message: format!(
+                        "{} is not an event object or an array of events",
+                        kind_of(other)
+                    ),
+                },
+            ),
+        }
+        if out.total == 0 { Ok(()) } else { Err(out) }
+    }
+
+    fn validate_event(
+        &self,
+        index: Option<usize>,
+        prefix: &str,
+        event: &Value,
+        out: &mut SchemaErrors,
+    ) {
+        let event_id = event
+            .get("eventId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let validator = event
+            .get("type")
+            .and_then(Value::as_str)
+            .and_then(|t| self.by_type.get(t))
+            .unwrap_or(&self.envelope);
+        for e in validator.iter_errors(event) {
+            out.push(
+                self.max_errors,
+                convert(Some(index.unwrap_or(0)), event_id.clone(), prefix, &e),
+            );
+        }
+    }
+}
+
+fn compile(schema: &Value) -> Result<jsonschema::Validator, CompileError> {
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(schema)
+        .map_err(|e| CompileError(e.to_string()))
+}
+
+fn convert(
+    index: Option<usize>,
+    event_id: Option<String>,
+    prefix: &str,
+    e: &jsonschema::ValidationError<'_>,
+) -> SchemaError {
+    SchemaError {
+        index,
+        event_id,
+        pointer: format!("{prefix}{}", e.instance_path().as_str()),
+        keyword: e.kind().keyword().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn v() -> Validator {
+        Validator::new().expect("bundle compiles")
+    }
+
+    fn order(currency: &str) -> Value {
+        json!({"eventId": "o-1", "type": "order.placed", "occurredAt": "2026-11-27T10:00:00Z",
+               "source": "shop", "data": {"orderId": "A1", "currency": currency, "amountMinor": 100,
+               "items": [{"sku": "X", "quantity": 1}]}})
+    }
+
+    #[test]
+    fn knows_the_registered_types() {
+        assert_eq!(
+            v().event_types().collect::<Vec<_>>(),
+            ["order.placed", "page.view", "sensor.reading"]
+        );
+    }
+
+    #[test]
+    fn valid_single_event_and_batch() {
+        assert!(v().validate_value(&order("EUR")).is_ok());
+        assert!(
+            v().validate_value(&json!([order("EUR"), order("USD")]))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn errors_point_at_the_field_inside_the_batch() {
+        let errs = v()
+            .validate_value(&json!([order("EUR"), order("eur")]))
+            .unwrap_err();
+        assert_eq!(errs.total, 1);
+        let e = &errs.errors[0];
+        assert_eq!(
+            (e.index, e.pointer.as_str(), e.keyword.as_str()),
+            (Some(1), "/1/data/currency", "pattern")
+        );
+        assert_eq!(e.event_id.as_deref(), Some("o-1"));
+    }
+
+    #[test]
+    fn unknown_type_is_reported_on_type() {
+        let mut e = order("EUR");
+        e["type"] = json!("order.cancelled");
+        let errs = v().validate_value(&e).unwrap_err();
+        assert!(
+            errs.errors
+                .iter()
+                .any(|e| e.pointer == "/type" && e.keyword == "enum"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn formats_are_asserted() {
+        let mut e = order("EUR");
+        e["occurredAt"] = json!("2026-02-30T10:00:00Z");
+        let errs = v().validate_value(&e).unwrap_err();
+        assert!(
+            errs.errors.iter().any(|e| e.pointer == "/occurredAt"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn all_errors_are_counted_but_the_list_is_capped() {
+        let batch: Vec<Value> = (0..50).map(|_| order("x")).collect();
+        let errs = v()
+            .with_max_errors(10)
+            .validate_value(&json!(batch))
+            .unwrap_err();
+        assert_eq!(
+            (errs.errors.len(), errs.total, errs.event_count),
+            (10, 50, 50)
+        );
+        assert!(errs.truncated());
+    }
+
+    #[test]
+    fn too_many_events_is_one_error_on_the_root() {
+        let batch: Vec<Value> = (0..1001).map(|_| json!({})).collect();
+        let errs = v().validate_value(&json!(batch)).unwrap_err();
+        assert_eq!(errs.total, 1);
+        assert_eq!(
+            (
+                errs.errors[0].pointer.as_str(),
+                errs.errors[0].keyword.as_str()
+            ),
+            ("", "maxItems")
+        );
+        assert!(v().validate_value(&json!([])).unwrap_err().errors[0].keyword == "minItems");
+    }
+
+    #[test]
+    fn non_object_roots_are_refused() {
+        for doc in [json!(1), json!("x"), json!(null), json!([1])] {
+            assert!(v().validate_value(&doc).is_err(), "{doc}");
+        }
+    }
+
+    #[test]
+    fn bytes_are_parsed_strictly() {
+        assert!(matches!(
+            v().validate_bytes(b"{\"a\":1,\"a\":1}"),
+            Err(Rejection::Parse(ParseError::DuplicateKey { .. }))
+        ));
+        assert!(matches!(
+            v().with_max_bytes(4).validate_bytes(b"{   }"),
+            Err(Rejection::Parse(ParseError::TooLarge { .. }))
+        ));
+    }
+}

@@ -1,0 +1,84 @@
+//! Rust types for every component schema of `openapi.yaml`, by typify.
+//!
+//! One type space serves the server interface, the validators' callers and (through
+//! progenitor's `with_replacement`) the client, so a type means the same thing everywhere.
+
+use anyhow::{Context, Result, anyhow};
+use serde_json::Value;
+use typify::{TypeSpace, TypeSpaceImpl, TypeSpaceSettings};
+
+/// Component types replaced by hand-written runtime types, and why.
+///
+/// `OccurredAt` keeps the uploader's exact text (offset and precision) next to the parsed
+/// instant: typify would map `format: date-time` to `DateTime<Utc>`, which drops the offset
+/// and so would not round-trip what users uploaded.
+pub const REPLACEMENTS: &[(&str, &str)] = &[("OccurredAt", "crate::rt::OccurredAt")];
+
+/// Typify's settings for EventPulse: the derives every generated type gets.
+pub fn settings() -> TypeSpaceSettings {
+    let mut s = TypeSpaceSettings::default();
+    s.with_derive("PartialEq".to_string());
+    for (name, rust) in REPLACEMENTS {
+        s.with_replacement(
+            *name,
+            *rust,
+            [TypeSpaceImpl::Display, TypeSpaceImpl::FromStr].into_iter(),
+        );
+    }
+    s
+}
+
+/// Converts component schemas to schemars' model, which is what typify 0.8 reads.
+pub fn to_schemars(
+    components: &serde_json::Map<String, Value>,
+) -> Result<Vec<(String, schemars::schema::Schema)>> {
+    components
+        .iter()
+        .map(|(name, schema)| {
+            let s = serde_json::from_value(schema.clone()).with_context(|| {
+                format!("components/schemas/{name} is not a schema typify can read")
+            })?;
+            Ok((name.clone(), s))
+        })
+        .collect()
+}
+
+/// Typify panics on some constructs (if/then/else, external $ref); turn that into an error
+/// that names what was being generated.
+pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(prev);
+    match r {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(anyhow!(
+                "the code generator panicked while generating {what}: {msg}\n\
+                 hint: typify 0.8 cannot handle if/then/else or external $ref; keep schema/ to the subset in ARCHITECTURE.md"
+            ))
+        }
+    }
+}
+
+pub fn type_space(components: &serde_json::Map<String, Value>) -> Result<TypeSpace> {
+    let defs = to_schemars(components)?;
+    guard("types", || {
+        let mut space = TypeSpace::new(&settings());
+        space
+            .add_ref_types(defs)
+            .map_err(|e| anyhow!("typify: {e}"))?;
+        Ok(space)
+    })
+}
+
+pub fn generate(components: &serde_json::Map<String, Value>) -> Result<String> {
+    let space = type_space(components)?;
+    let tokens = space.to_stream();
+    crate::pretty(tokens)
+}
