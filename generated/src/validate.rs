@@ -139,7 +139,7 @@ impl Validator {
             .and_then(Value::as_u64)
             .map(|n| n as usize);
         if let Some(o) = batch_schema.as_object_mut() {
-            o.remove("items");
+            o.shift_remove("items");
         }
         Ok(Self {
             by_type,

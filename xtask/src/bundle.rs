@@ -219,10 +219,10 @@ pub fn build(files: &BTreeMap<String, Value>) -> Result<SchemaSet> {
     let mut defs = BTreeMap::new();
     for (file, doc) in files {
         let mut root = doc.clone();
-        let nested = root.as_object_mut().and_then(|o| o.remove("$defs"));
+        let nested = root.as_object_mut().and_then(|o| o.shift_remove("$defs"));
         for key in ["$schema", "$id"] {
             if let Some(o) = root.as_object_mut() {
-                o.remove(key);
+                o.shift_remove(key);
             }
         }
         rewrite_refs(&mut root, &|r| resolve(file, r))?;
