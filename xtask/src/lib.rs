@@ -3,6 +3,7 @@
 //! checked-in one differs from what the sources produce.
 
 pub mod bundle;
+pub mod client_gen;
 pub mod openapi;
 pub mod types_gen;
 
@@ -61,6 +62,10 @@ pub fn generate(root: &Path) -> Result<Vec<Artifact>> {
     out.push(Artifact {
         path: "generated/src/types.rs".into(),
         contents: types_gen::generate(&components)?,
+    });
+    out.push(Artifact {
+        path: "client/src/generated.rs".into(),
+        contents: client_gen::generate(&spec, &components)?,
     });
     Ok(out)
 }
