@@ -2,6 +2,7 @@
 //! `cargo xtask codegen` writes them, and the `generated_files_are_fresh` test fails when a
 //! checked-in one differs from what the sources produce.
 
+pub mod apigw_gen;
 pub mod bundle;
 pub mod client_gen;
 pub mod openapi;
@@ -66,6 +67,10 @@ pub fn generate(root: &Path) -> Result<Vec<Artifact>> {
     out.push(Artifact {
         path: "client/src/generated.rs".into(),
         contents: client_gen::generate(&spec, &components)?,
+    });
+    out.push(Artifact {
+        path: "infra/api/apigateway.openapi.yaml".into(),
+        contents: apigw_gen::generate(&spec)?,
     });
     Ok(out)
 }
