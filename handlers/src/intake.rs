@@ -1,0 +1,371 @@
+//! Intake: what an uploaded object contains, or why it is refused.
+//!
+//! The object is the unit: either every event in it is well-formed and valid against the
+//! published schema ([`Verdict::Accepted`]), or the object is refused as a whole with a
+//! reason code and every error found ([`Verdict::Rejected`]). The same code serves
+//! `eventpulse validate` and the processor, so what the CLI accepts offline is exactly what
+//! the pipeline stores.
+
+use eventpulse_generated::json::ParseError;
+use eventpulse_generated::rt::OccurredAt;
+use eventpulse_generated::types::{Event, EventError, ReasonCode};
+use eventpulse_generated::validate::{CompileError, Rejection, SchemaErrors, Validator};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// One valid event of an accepted object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedEvent {
+    /// Position in the uploaded document (0 for a single event).
+    pub index: usize,
+    pub event_id: String,
+    pub event_type: String,
+    pub occurred_at: OccurredAt,
+    /// The event exactly as uploaded (key order kept).
+    pub body: Value,
+    /// Hex SHA-256 of the event's canonical JSON (keys sorted, no white space): two uploads
+    /// of the same event have the same hash whatever their formatting or key order.
+    pub content_hash: String,
+    /// The event as the generated type.
+    pub typed: Event,
+}
+
+/// Why an object is refused, in the shape of a quarantine report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub reason: ReasonCode,
+    /// One sentence for humans.
+    pub message: String,
+    /// The errors listed (capped).
+    pub errors: Vec<EventError>,
+    /// All errors found, listed or not.
+    pub error_count: u64,
+    /// Number of events, when the object parsed as JSON.
+    pub event_count: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Accepted(Vec<ParsedEvent>),
+    Rejected(Rejected),
+}
+
+#[derive(Debug)]
+pub struct Intake {
+    validator: Validator,
+}
+
+impl Intake {
+    /// `max_bytes`: the largest object accepted; `max_errors`: how many errors a report lists.
+    pub fn new(max_bytes: usize, max_errors: usize) -> Result<Self, CompileError> {
+        Ok(Self {
+            validator: Validator::new()?
+                .with_max_bytes(max_bytes)
+                .with_max_errors(max_errors),
+        })
+    }
+
+    pub fn max_bytes(&self) -> usize {
+        self.validator.max_bytes()
+    }
+
+    /// Refuses an object from its announced size alone, before reading it.
+    pub fn check_size(&self, size: u64) -> Option<Rejected> {
+        let limit = self.validator.max_bytes() as u64;
+        (size > limit).then(|| rejected_parse(&ParseError::TooLarge { size, limit }))
+    }
+
+    pub fn check(&self, bytes: &[u8]) -> Verdict {
+        let doc = match self.validator.validate_bytes(bytes) {
+            Ok(doc) => doc,
+            Err(Rejection::Parse(e)) => return Verdict::Rejected(rejected_parse(&e)),
+            Err(Rejection::Schema(errors)) => return Verdict::Rejected(rejected_schema(errors)),
+        };
+        let events: Vec<Value> = match doc {
+            Value::Array(items) => items,
+            single => vec![single],
+        };
+        let mut out = Vec::with_capacity(events.len());
+        for (index, body) in events.into_iter().enumerate() {
+            match parsed(index, body) {
+                Ok(e) => out.push(e),
+                // Valid against the schema but not against the generated types: the two are
+                // built from the same source, so this is our bug; refuse rather than guess.
+                Err(message) => {
+                    return Verdict::Rejected(Rejected {
+                        reason: ReasonCode::SchemaViolation,
+                        message: format!("event {index} could not be read: {message}"),
+                        errors: vec![EventError {
+                            event_id: None,
+                            index: Some(index as u64),
+                            keyword: "type".into(),
+                            message,
+                            pointer: format!("/{index}"),
+                        }],
+                        error_count: 1,
+                        event_count: Some(out.len() as u64),
+                    });
+                }
+            }
+        }
+        Verdict::Accepted(out)
+    }
+}
+
+fn parsed(index: usize, body: Value) -> Result<ParsedEvent, String> {
+    let typed: Event = serde_json::from_value(body.clone()).map_err(|e| e.to_string())?;
+    let field = |name: &str| {
+        body.get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or(format!("no {name}"))
+    };
+    let event_id = field("eventId")?;
+    let event_type = field("type")?;
+    let occurred_at: OccurredAt = field("occurredAt")?
+        .parse()
+        .map_err(|e: eventpulse_generated::rt::InvalidTimestamp| e.to_string())?;
+    let content_hash = hex::encode(Sha256::digest(canonical_json(&body).as_bytes()));
+    Ok(ParsedEvent {
+        index,
+        event_id,
+        event_type,
+        occurred_at,
+        body,
+        content_hash,
+        typed,
+    })
+}
+
+/// JSON with object keys sorted and no insignificant white space.
+pub fn canonical_json(v: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(o) => {
+                let mut keys: Vec<&String> = o.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(&o[k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(x, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(v, &mut out);
+    out
+}
+
+fn rejected_parse(e: &ParseError) -> Rejected {
+    let reason = match e {
+        ParseError::Empty => ReasonCode::EmptyObject,
+        ParseError::TooLarge { .. } => ReasonCode::TooLarge,
+        ParseError::InvalidUtf8 { .. } | ParseError::ByteOrderMark => ReasonCode::InvalidEncoding,
+        ParseError::DuplicateKey { .. }
+        | ParseError::TooDeep { .. }
+        | ParseError::Syntax { .. } => ReasonCode::InvalidJson,
+    };
+    Rejected {
+        reason,
+        message: capitalized(&e.to_string()),
+        errors: vec![EventError {
+            event_id: None,
+            index: None,
+            keyword: e.check().into(),
+            message: e.to_string(),
+            pointer: e.pointer().into(),
+        }],
+        error_count: 1,
+        event_count: None,
+    }
+}
+
+fn rejected_schema(e: SchemaErrors) -> Rejected {
+    let too_many = e
+        .errors
+        .iter()
+        .any(|x| x.pointer.is_empty() && x.keyword == "maxItems");
+    let (reason, message) = if too_many {
+        (
+            ReasonCode::TooManyEvents,
+            format!(
+                "The object holds {} events; the limit is 1000 per object: split it.",
+                e.event_count
+            ),
+        )
+    } else {
+        let events: std::collections::BTreeSet<_> =
+            e.errors.iter().filter_map(|x| x.index).collect();
+        (
+            ReasonCode::SchemaViolation,
+            format!(
+                "{} schema violation{} in {} of {} event{}; nothing from this object was stored.",
+                e.total,
+                plural(e.total),
+                events.len().max(1),
+                e.event_count,
+                plural(e.event_count)
+            ),
+        )
+    };
+    Rejected {
+        reason,
+        message,
+        error_count: e.total as u64,
+        event_count: Some(e.event_count as u64),
+        errors: e
+            .errors
+            .into_iter()
+            .map(|x| EventError {
+                event_id: x.event_id.map(|id| id.chars().take(128).collect()),
+                index: x.index.map(|i| i as u64),
+                keyword: x.keyword,
+                message: x.message,
+                pointer: x.pointer,
+            })
+            .collect(),
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str() + ".",
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn intake() -> Intake {
+        Intake::new(eventpulse_generated::json::DEFAULT_MAX_BYTES, 100).unwrap()
+    }
+
+    fn view(id: &str) -> Value {
+        json!({"eventId": id, "type": "page.view", "occurredAt": "2026-11-27T10:00:00+01:00",
+               "source": "web", "data": {"url": "https://example.com/a"}})
+    }
+
+    fn reason(bytes: &[u8]) -> ReasonCode {
+        match intake().check(bytes) {
+            Verdict::Rejected(r) => r.reason,
+            Verdict::Accepted(_) => panic!("accepted {}", String::from_utf8_lossy(bytes)),
+        }
+    }
+
+    #[test]
+    fn accepts_a_batch_and_keeps_each_event() {
+        let doc = serde_json::to_vec(&json!([view("a"), view("b")])).unwrap();
+        let Verdict::Accepted(events) = intake().check(&doc) else {
+            panic!()
+        };
+        assert_eq!(events.len(), 2);
+        assert_eq!(
+            (
+                events[1].index,
+                events[1].event_id.as_str(),
+                events[1].event_type.as_str()
+            ),
+            (1, "b", "page.view")
+        );
+        assert_eq!(
+            events[0].occurred_at.to_string(),
+            "2026-11-27T10:00:00+01:00"
+        );
+        assert!(matches!(events[0].typed, Event::PageViewEvent(_)));
+    }
+
+    #[test]
+    fn content_hash_ignores_formatting_and_key_order() {
+        let a = br#"{"eventId":"a","type":"page.view","occurredAt":"2026-11-27T10:00:00Z","source":"w","data":{"url":"https://e.com/"}}"#;
+        let b = br#"{ "source": "w", "data": {"url": "https://e.com/"}, "type": "page.view", "occurredAt": "2026-11-27T10:00:00Z", "eventId": "a" }"#;
+        let hash = |d: &[u8]| match intake().check(d) {
+            Verdict::Accepted(e) => e[0].content_hash.clone(),
+            Verdict::Rejected(r) => panic!("{r:?}"),
+        };
+        assert_eq!(hash(a), hash(b));
+        let c = String::from_utf8_lossy(a).replace("e.com/", "e.com/x");
+        assert_ne!(hash(a), hash(c.as_bytes()));
+    }
+
+    #[test]
+    fn reason_codes() {
+        assert_eq!(reason(b""), ReasonCode::EmptyObject);
+        assert_eq!(reason(b"\xff"), ReasonCode::InvalidEncoding);
+        assert_eq!(reason(b"{"), ReasonCode::InvalidJson);
+        assert_eq!(reason(br#"{"a":1,"a":2}"#), ReasonCode::InvalidJson);
+        assert_eq!(reason(br#"{"eventId":"x"}"#), ReasonCode::SchemaViolation);
+        let many: Vec<Value> = (0..1001).map(|i| view(&format!("e{i}"))).collect();
+        assert_eq!(
+            reason(&serde_json::to_vec(&many).unwrap()),
+            ReasonCode::TooManyEvents
+        );
+        let small = Intake::new(10, 100).unwrap();
+        assert!(matches!(
+            small.check(&[b' '; 11]),
+            Verdict::Rejected(Rejected {
+                reason: ReasonCode::TooLarge,
+                ..
+            })
+        ));
+        assert_eq!(
+            small.check_size(11).map(|r| r.reason),
+            Some(ReasonCode::TooLarge)
+        );
+        assert_eq!(small.check_size(10), None);
+    }
+
+    #[test]
+    fn schema_report_names_event_and_field() {
+        let mut bad = view("b-1");
+        bad["data"]["url"] = json!("not a url");
+        let doc = serde_json::to_vec(&json!([view("a"), bad])).unwrap();
+        let Verdict::Rejected(r) = intake().check(&doc) else {
+            panic!()
+        };
+        assert_eq!(r.error_count, 1);
+        assert_eq!(r.event_count, Some(2));
+        let e = &r.errors[0];
+        assert_eq!(
+            (e.index, e.event_id.as_deref(), e.pointer.as_str()),
+            (Some(1), Some("b-1"), "/1/data/url")
+        );
+        assert!(
+            r.message.contains("1 schema violation in 1 of 2 events"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_recursively() {
+        assert_eq!(
+            canonical_json(&json!({"b": [{"d": 1, "c": "x"}], "a": null})),
+            r#"{"a":null,"b":[{"c":"x","d":1}]}"#
+        );
+    }
+}
