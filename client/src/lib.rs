@@ -67,8 +67,14 @@ where
             P::ErrorResponse(rv) => {
                 let status = rv.status().as_u16();
                 match rv.into_inner().into() {
-                    ProblemOrBytes::Problem(problem) => ClientError::Api { status, problem: Box::new(problem) },
-                    ProblemOrBytes::Other => ClientError::Unexpected { status, body: String::new() },
+                    ProblemOrBytes::Problem(problem) => ClientError::Api {
+                        status,
+                        problem: Box::new(problem),
+                    },
+                    ProblemOrBytes::Other => ClientError::Unexpected {
+                        status,
+                        body: String::new(),
+                    },
                 }
             }
             P::InvalidRequest(m) | P::Custom(m) => ClientError::InvalidRequest(m),
@@ -77,9 +83,15 @@ where
             }
             P::InvalidResponsePayload(bytes, e) => ClientError::Unexpected {
                 status: 0,
-                body: format!("{e}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(512)])),
+                body: format!(
+                    "{e}: {}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(512)])
+                ),
             },
-            P::UnexpectedResponse(r) => ClientError::Unexpected { status: r.status().as_u16(), body: String::new() },
+            P::UnexpectedResponse(r) => ClientError::Unexpected {
+                status: r.status().as_u16(),
+                body: String::new(),
+            },
         }
     }
 }
@@ -125,8 +137,13 @@ impl EventPulse {
     pub fn new(base_url: &str, token: Option<&str>) -> Result<Self, ClientError> {
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(token) = token {
-            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
-                .map_err(|_| ClientError::InvalidRequest("the token contains characters not allowed in a header".into()))?;
+            let mut value =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+                    .map_err(|_| {
+                        ClientError::InvalidRequest(
+                            "the token contains characters not allowed in a header".into(),
+                        )
+                    })?;
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
@@ -157,12 +174,22 @@ impl EventPulse {
             content_length: std::num::NonZeroU64::new(bytes.len() as u64),
             content_type: Some(types::UploadRequestContentType::ApplicationJson),
         };
-        let ticket = self.api.create_upload().body(request).send().await?.into_inner();
+        let ticket = self
+            .api
+            .create_upload()
+            .body(request)
+            .send()
+            .await?
+            .into_inner();
         let mut put = self.plain.put(&ticket.url);
         for (name, value) in &ticket.headers {
             put = put.header(name.as_str(), value.as_str());
         }
-        let response = put.body(bytes).send().await.map_err(|e| ClientError::Transport(e.to_string()))?;
+        let response = put
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
         let status = response.status().as_u16();
         if !response.status().is_success() {
             let body = response.text().await.unwrap_or_default();
@@ -173,7 +200,8 @@ impl EventPulse {
 
     /// Reads a file and [`upload`](Self::upload)s it.
     pub async fn upload_file(&self, path: &std::path::Path) -> Result<UploadTicket, ClientError> {
-        let bytes = std::fs::read(path).map_err(|e| ClientError::InvalidRequest(format!("{}: {e}", path.display())))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| ClientError::InvalidRequest(format!("{}: {e}", path.display())))?;
         self.upload(bytes).await
     }
 
@@ -228,7 +256,10 @@ mod tests {
     }
 
     fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
     }
 
     #[test]
@@ -243,27 +274,44 @@ mod tests {
         );
         let (addr, server) = serve_once(response);
         let ep = EventPulse::new(&addr, Some("tok123")).unwrap();
-        let err = runtime().block_on(ep.api().get_upload().upload_id("u1").send()).unwrap_err();
+        let err = runtime()
+            .block_on(ep.api().get_upload().upload_id("u1").send())
+            .unwrap_err();
         let err = ClientError::from(err);
         assert_eq!(err.status(), Some(404));
         assert_eq!(err.to_string(), "404 Not Found: no upload u1 for you");
         let request = server.join().unwrap().to_ascii_lowercase();
         assert!(request.starts_with("get /v1/uploads/u1 "), "{request}");
-        assert!(request.contains("authorization: bearer tok123"), "{request}");
+        assert!(
+            request.contains("authorization: bearer tok123"),
+            "{request}"
+        );
     }
 
     #[test]
     fn connection_refused_is_a_transport_error() {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let ep = EventPulse::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
-        let err = ClientError::from(runtime().block_on(ep.api().list_events().send()).unwrap_err());
+        let err = ClientError::from(
+            runtime()
+                .block_on(ep.api().list_events().send())
+                .unwrap_err(),
+        );
         assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
     }
 
     #[test]
     fn invalid_arguments_are_refused_before_sending() {
         let ep = EventPulse::new("http://127.0.0.1:9", None).unwrap();
-        let err = ClientError::from(runtime().block_on(ep.api().get_upload().upload_id("not valid!").send()).unwrap_err());
+        let err = ClientError::from(
+            runtime()
+                .block_on(ep.api().get_upload().upload_id("not valid!").send())
+                .unwrap_err(),
+        );
         assert!(matches!(err, ClientError::InvalidRequest(_)), "{err:?}");
     }
 }

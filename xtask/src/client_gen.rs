@@ -35,7 +35,11 @@ pub fn generate(spec: &Value, components: &serde_json::Map<String, Value>) -> Re
         .with_tag(TagStyle::Merged)
         .with_derive("PartialEq");
     for name in components.keys() {
-        settings.with_replacement(name, format!("eventpulse_generated::types::{name}"), std::iter::empty());
+        settings.with_replacement(
+            name,
+            format!("eventpulse_generated::types::{name}"),
+            std::iter::empty(),
+        );
     }
     let tokens = crate::types_gen::guard("the client", || {
         Generator::new(&settings)
