@@ -1,5 +1,11 @@
 //! EventPulse's domain, free of any SDK or storage engine (ARCHITECTURE.md, "Invariants").
 //!
 //! - [`intake`]: bytes of an uploaded object → its events, or the reason it is refused.
+//! - [`keys`]: the object key layout, which says who owns an object.
+//! - [`ports`]: the traits adapters implement (object store, table, notifier, …).
+//! - [`processor`]: one uploaded object → stored or quarantined, exactly once.
 
 pub mod intake;
+pub mod keys;
+pub mod ports;
+pub mod processor;

@@ -1,0 +1,140 @@
+//! The object key layout: where an object lives says whose it is.
+//!
+//! | bucket     | key                                   |
+//! |------------|---------------------------------------|
+//! | process    | `incoming/{owner}/{uploadId}.json`    |
+//! | quarantine | `{owner}/{uploadId}.json` (+ `.report.json`) |
+//! | quarantine | `_operator/{hash}.json`: keys outside the layout |
+//! | exports    | `{owner}/{exportId}.ndjson`           |
+//!
+//! The owner of an uploaded object is read from its key, never from its content: presigned
+//! uploads can only write under the caller's own prefix.
+
+use sha2::{Digest, Sha256};
+
+pub const INCOMING: &str = "incoming/";
+/// Owner of objects whose key is outside the layout. Not a valid user id (leading `_`), so
+/// no user can ever read it.
+pub const OPERATOR: &str = "_operator";
+
+/// Owner and upload id of a process-bucket key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadKey {
+    pub owner: String,
+    pub upload_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("key `{key}` is outside the layout incoming/{{userId}}/{{uploadId}}.json: {why}")]
+pub struct InvalidKey {
+    pub key: String,
+    pub why: &'static str,
+}
+
+/// A user id: what a token's `sub` may be. Cognito's are UUIDs; local ones are names.
+pub fn is_valid_owner(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"._@-".contains(c))
+}
+
+/// Same rule as the `UploadId` schema (`^[A-Za-z0-9][A-Za-z0-9_-]*$`, at most 64).
+pub fn is_valid_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_-".contains(c))
+}
+
+pub fn incoming_key(owner: &str, upload_id: &str) -> String {
+    format!("{INCOMING}{owner}/{upload_id}.json")
+}
+
+pub fn parse_incoming(key: &str) -> Result<UploadKey, InvalidKey> {
+    let bad = |why| InvalidKey {
+        key: key.to_string(),
+        why,
+    };
+    let rest = key
+        .strip_prefix(INCOMING)
+        .ok_or_else(|| bad("it does not start with incoming/"))?;
+    let (owner, file) = rest
+        .split_once('/')
+        .ok_or_else(|| bad("it has no user segment"))?;
+    let upload_id = file
+        .strip_suffix(".json")
+        .ok_or_else(|| bad("it does not end in .json"))?;
+    if !is_valid_owner(owner) {
+        return Err(bad("the user segment is not a valid user id"));
+    }
+    if !is_valid_id(upload_id) {
+        return Err(bad("the upload id is not valid"));
+    }
+    Ok(UploadKey {
+        owner: owner.to_string(),
+        upload_id: upload_id.to_string(),
+    })
+}
+
+pub fn quarantine_key(owner: &str, upload_id: &str) -> String {
+    format!("{owner}/{upload_id}.json")
+}
+
+/// Where an object with an invalid key is quarantined, and the id it is filed under: a hash
+/// of the key, so the same bad key always lands in the same place (idempotent).
+pub fn operator_quarantine(key: &str) -> (String, String) {
+    let id: String = hex::encode(Sha256::digest(key.as_bytes()))[..32].to_string();
+    (format!("{OPERATOR}/{id}.json"), id)
+}
+
+pub fn export_key(owner: &str, export_id: &str) -> String {
+    format!("{owner}/{export_id}.ndjson")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let k = incoming_key("alice", "u-1");
+        assert_eq!(k, "incoming/alice/u-1.json");
+        assert_eq!(
+            parse_incoming(&k).unwrap(),
+            UploadKey {
+                owner: "alice".into(),
+                upload_id: "u-1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn refuses_keys_outside_the_layout() {
+        for key in [
+            "alice/u1.json",
+            "incoming/u1.json",
+            "incoming/alice/u1.txt",
+            "incoming/alice/sub/u1.json",
+            "incoming/../u1.json",
+            "incoming/_operator/u1.json",
+            "incoming/alice/.json",
+            "incoming//u1.json",
+            "incoming/al ice/u1.json",
+        ] {
+            assert!(parse_incoming(key).is_err(), "{key}");
+        }
+    }
+
+    #[test]
+    fn operator_space_is_not_a_user() {
+        assert!(!is_valid_owner(OPERATOR));
+        let (k1, id1) = operator_quarantine("weird/key");
+        assert_eq!(operator_quarantine("weird/key"), (k1.clone(), id1.clone()));
+        assert!(k1.starts_with("_operator/") && is_valid_id(&id1));
+    }
+}

@@ -1,0 +1,345 @@
+//! The ports: what the domain needs from the outside world, and nothing more.
+//!
+//! Two sets of adapters implement them: embedded (files + SQLite, `adapters/embedded`) and
+//! AWS (S3 + DynamoDB + SNS). Both must pass the conformance suite in
+//! [`crate::conformance`]. Signatures speak the domain's language (owners, uploads, events),
+//! never a storage engine's; an adapter maps them to tables, items or objects.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use eventpulse_generated::types::{
+    EventType, Notification, QuarantineReport, ReasonCode, UploadState,
+};
+use serde_json::Value;
+
+/// Why a port call failed, and whether trying again may help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PortError {
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl PortError {
+    /// A failure that may pass on a later attempt (throttling, timeouts, lost connections).
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            retryable: true,
+            message: message.into(),
+        }
+    }
+    /// A failure that will repeat (bad configuration, corrupt data).
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            retryable: false,
+            message: message.into(),
+        }
+    }
+}
+
+pub type PortResult<T> = Result<T, PortError>;
+
+/// The buckets of the system. Adapters map them to real bucket names or directories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    /// Where users upload; objects here are waiting to be processed.
+    Process,
+    /// Objects that failed, each with a report beside it.
+    Quarantine,
+    /// Results of exports.
+    Exports,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    /// Changes whenever the content changes; the processing ledger records it so that a
+    /// replayed notification for the same content is recognised.
+    pub etag: String,
+    pub last_modified: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub info: ObjectInfo,
+    pub bytes: Bytes,
+}
+
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// Writes the whole object atomically: readers see the old content or the new, never part.
+    async fn put(
+        &self,
+        bucket: Bucket,
+        key: &str,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> PortResult<ObjectInfo>;
+    async fn head(&self, bucket: Bucket, key: &str) -> PortResult<Option<ObjectInfo>>;
+    /// Reads at most `max_bytes`; a larger object is an error (check `head` first).
+    async fn get(&self, bucket: Bucket, key: &str, max_bytes: u64) -> PortResult<Option<Object>>;
+    /// Copies an object (server-side on S3); overwrites the target. `Ok(None)` if the source
+    /// is missing.
+    async fn copy(
+        &self,
+        from: Bucket,
+        from_key: &str,
+        to: Bucket,
+        to_key: &str,
+    ) -> PortResult<Option<ObjectInfo>>;
+    /// Deletes; deleting a missing object is not an error.
+    async fn delete(&self, bucket: Bucket, key: &str) -> PortResult<()>;
+    /// Keys under `prefix`, in key order, at most `limit`, strictly after `start_after`.
+    async fn list(
+        &self,
+        bucket: Bucket,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> PortResult<Vec<ObjectInfo>>;
+}
+
+/// One event as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    pub owner: String,
+    pub event_id: String,
+    pub event_type: String,
+    /// `occurredAt` as an instant, for ordering and range filters.
+    pub occurred_at: DateTime<Utc>,
+    /// The event exactly as uploaded.
+    pub body: Value,
+    pub content_hash: String,
+    pub received_at: DateTime<Utc>,
+    pub upload_id: String,
+}
+
+/// Position in the `(occurred_at, event_id)` order of an owner's events.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EventPosition {
+    pub occurred_at: DateTime<Utc>,
+    pub event_id: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EventQuery {
+    pub event_type: Option<EventType>,
+    /// Inclusive.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub to: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadRecord {
+    pub owner: String,
+    pub upload_id: String,
+    /// Key in the process bucket.
+    pub key: String,
+    pub status: UploadState,
+    pub created_at: DateTime<Utc>,
+    /// ETag of the content the final status is about.
+    pub etag: Option<String>,
+    pub event_count: Option<u64>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub reason_code: Option<ReasonCode>,
+}
+
+/// A quarantined object, as listed by `GET /v1/quarantine`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuarantineRecord {
+    pub owner: String,
+    pub upload_id: String,
+    /// Key of the object in the quarantine bucket.
+    pub key: String,
+    pub quarantined_at: DateTime<Utc>,
+    pub reason_code: ReasonCode,
+    pub error_count: u64,
+    pub size_bytes: u64,
+}
+
+/// Position in the newest-first `(quarantined_at, upload_id)` order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QuarantinePosition {
+    pub quarantined_at: DateTime<Utc>,
+    pub upload_id: String,
+}
+
+/// Position in the newest-first `(created_at, notification_id)` order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NotificationPosition {
+    pub created_at: DateTime<Utc>,
+    pub notification_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreOutcome {
+    /// Every event is now stored: `inserted` new ones, `duplicates` already there with the
+    /// same content. `already` is true when the upload was already recorded as stored with
+    /// this ETag (a replay), in which case nothing was written.
+    Stored {
+        inserted: u64,
+        duplicates: u64,
+        already: bool,
+    },
+    /// These eventIds exist with different content; nothing was written.
+    Conflict { event_ids: Vec<String> },
+    /// The upload is already final with another outcome for this ETag; nothing was written.
+    AlreadyFinal(UploadState),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportRecord {
+    pub owner: String,
+    pub export_id: String,
+    pub status: eventpulse_generated::types::ExportState,
+    pub query: EventQuery,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub event_count: Option<u64>,
+    /// Key in the exports bucket, when done.
+    pub result_key: Option<String>,
+}
+
+/// The table: events, the processing ledger, the quarantine index, notifications and
+/// exports of every owner. Every method that takes an owner touches only that owner's data.
+#[async_trait]
+pub trait EventTable: Send + Sync {
+    /// Records a new pending upload; false if the id already exists (nothing changed).
+    async fn create_upload(&self, upload: &UploadRecord) -> PortResult<bool>;
+    async fn get_upload(&self, owner: &str, upload_id: &str) -> PortResult<Option<UploadRecord>>;
+
+    /// Atomically stores every event of one object and marks the upload stored, or writes
+    /// nothing (conflict, or already final). An event already stored with the same content
+    /// is a duplicate, not a conflict; the upload record is created if missing.
+    async fn commit_stored(
+        &self,
+        upload: &UploadRecord,
+        events: &[EventRecord],
+    ) -> PortResult<StoreOutcome>;
+
+    /// Atomically marks the upload quarantined, indexes it and records `notification`
+    /// (to be delivered). Returns false, changing nothing, when the upload is already final
+    /// for this ETag: the caller must then not notify again.
+    async fn commit_quarantined(
+        &self,
+        upload: &UploadRecord,
+        quarantine: &QuarantineRecord,
+        notification: &Notification,
+    ) -> PortResult<bool>;
+
+    /// Quarantined → pending, removing it from the quarantine index (for reprocessing).
+    /// False if the upload is not quarantined.
+    async fn reopen_upload(&self, owner: &str, upload_id: &str) -> PortResult<bool>;
+    async fn get_quarantine(
+        &self,
+        owner: &str,
+        upload_id: &str,
+    ) -> PortResult<Option<QuarantineRecord>>;
+    /// Removes the quarantine entry (the upload stays, quarantined); false if none.
+    async fn delete_quarantine(&self, owner: &str, upload_id: &str) -> PortResult<bool>;
+    async fn list_quarantine(
+        &self,
+        owner: &str,
+        after: Option<&QuarantinePosition>,
+        limit: usize,
+    ) -> PortResult<Vec<QuarantineRecord>>;
+
+    async fn get_event(&self, owner: &str, event_id: &str) -> PortResult<Option<EventRecord>>;
+    /// Events in `(occurred_at, event_id)` order, strictly after `after`.
+    async fn list_events(
+        &self,
+        owner: &str,
+        query: &EventQuery,
+        after: Option<&EventPosition>,
+        limit: usize,
+    ) -> PortResult<Vec<EventRecord>>;
+
+    /// Records a notification that is not tied to an upload's state change (exports).
+    async fn record_notification(&self, owner: &str, notification: &Notification)
+    -> PortResult<()>;
+    /// Newest first, strictly after `after`.
+    async fn list_notifications(
+        &self,
+        owner: &str,
+        after: Option<&NotificationPosition>,
+        limit: usize,
+    ) -> PortResult<Vec<Notification>>;
+    /// Notifications recorded but not yet delivered, oldest first (the outbox).
+    async fn undelivered_notifications(
+        &self,
+        limit: usize,
+    ) -> PortResult<Vec<(String, Notification)>>;
+    async fn mark_delivered(&self, notification_id: &str) -> PortResult<()>;
+
+    async fn put_export(&self, export: &ExportRecord) -> PortResult<()>;
+    async fn get_export(&self, owner: &str, export_id: &str) -> PortResult<Option<ExportRecord>>;
+}
+
+/// Delivers a notification to its owner (SNS on AWS; log + webhook locally).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn deliver(&self, owner: &str, notification: &Notification) -> PortResult<()>;
+}
+
+/// A request a client can make without our credentials.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresignedRequest {
+    pub url: String,
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Presigned URLs for direct transfers to and from object storage.
+pub trait Presigner: Send + Sync {
+    /// A PUT of exactly `content_length` bytes (when given, else at most the intake limit)
+    /// to `key` in the process bucket, valid until `expires_at`.
+    fn presign_upload(
+        &self,
+        key: &str,
+        content_length: Option<u64>,
+        expires_at: DateTime<Utc>,
+    ) -> PortResult<PresignedRequest>;
+    /// A GET of `key` in `bucket`, valid until `expires_at`.
+    fn presign_download(
+        &self,
+        bucket: Bucket,
+        key: &str,
+        expires_at: DateTime<Utc>,
+    ) -> PortResult<String>;
+}
+
+/// Tells the processor an object was created in the process bucket. On AWS, S3 does this
+/// itself through EventBridge, so the AWS dispatcher does nothing; locally it feeds the
+/// in-process queue.
+#[async_trait]
+pub trait Dispatcher: Send + Sync {
+    async fn object_created(&self, key: &str) -> PortResult<()>;
+}
+
+/// Time, injectable so tests can be exact.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// The quarantine report stored beside a quarantined object.
+pub fn report_key(quarantine_key: &str) -> String {
+    format!("{quarantine_key}.report.json")
+}
+
+/// Serialises a report the way every adapter stores it.
+pub fn report_bytes(report: &QuarantineReport) -> Bytes {
+    Bytes::from(serde_json::to_vec_pretty(report).unwrap_or_default())
+}

@@ -1,0 +1,423 @@
+//! Processing one uploaded object: the heart of the pipeline.
+//!
+//! Every object ends in exactly one state, exactly once: **stored** (all its events in the
+//! table, the object removed from the process bucket) or **quarantined** (copied to the
+//! quarantine bucket with a report, indexed, its owner notified once, removed from the
+//! process bucket). The steps are ordered so that a crash anywhere leaves the object in the
+//! process bucket with the ledger telling what is already done; running the processor again
+//! (a retried event, a duplicate delivery, start-up recovery) finishes the job without
+//! repeating any visible effect.
+
+use crate::intake::{Intake, ParsedEvent, Rejected, Verdict};
+use crate::keys;
+use crate::ports::{
+    Bucket, Clock, EventRecord, EventTable, Notifier, ObjectInfo, ObjectStore, PortError,
+    QuarantineRecord, StoreOutcome, UploadRecord, report_bytes, report_key,
+};
+use eventpulse_generated::types::{
+    EventError, Notification, NotificationKind, NotificationNotificationVersion, QuarantineReport,
+    QuarantineReportReportVersion, ReasonCode, UploadId, UploadState,
+};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What happened to an object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Stored {
+        owner: String,
+        upload_id: String,
+        events: u64,
+        inserted: u64,
+        duplicates: u64,
+    },
+    Quarantined {
+        owner: String,
+        upload_id: String,
+        reason: ReasonCode,
+        errors: u64,
+    },
+    /// Nothing to do: the object is gone (already finished) or was already processed.
+    Skipped { key: String, why: &'static str },
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProcessError {
+    #[error("storage failed: {0}")]
+    Port(#[from] PortError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ProcessError {
+    /// Whether the same event should be delivered again (Lambda retry / local requeue).
+    pub fn retryable(&self) -> bool {
+        match self {
+            ProcessError::Port(e) => e.retryable,
+            ProcessError::Internal(_) => false,
+        }
+    }
+}
+
+pub struct Processor {
+    pub objects: Arc<dyn ObjectStore>,
+    pub table: Arc<dyn EventTable>,
+    pub notifier: Arc<dyn Notifier>,
+    pub clock: Arc<dyn Clock>,
+    pub intake: Arc<Intake>,
+}
+
+/// A fresh, time-ordered identifier (UUID v7 without dashes: 32 characters).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+impl Processor {
+    /// Processes the object at `key` in the process bucket, and logs one audit line.
+    pub async fn process(&self, key: &str) -> Result<Outcome, ProcessError> {
+        let started = Instant::now();
+        let result = self.process_inner(key).await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &result {
+            Ok(Outcome::Stored {
+                owner,
+                upload_id,
+                events,
+                inserted,
+                duplicates,
+            }) => tracing::info!(
+                target: "eventpulse::audit", kind = "object", key, owner, upload_id, outcome = "stored",
+                event_count = events, inserted, duplicates, duration_ms = ms
+            ),
+            Ok(Outcome::Quarantined {
+                owner,
+                upload_id,
+                reason,
+                errors,
+            }) => tracing::info!(
+                target: "eventpulse::audit", kind = "object", key, owner, upload_id, outcome = "quarantined",
+                reason_code = reason_code_str(*reason), error_count = errors, duration_ms = ms
+            ),
+            Ok(Outcome::Skipped { why, .. }) => tracing::info!(
+                target: "eventpulse::audit", kind = "object", key, outcome = "skipped", why, duration_ms = ms
+            ),
+            Err(e) => tracing::warn!(
+                target: "eventpulse::audit", kind = "object", key, outcome = "error", error = %e,
+                retryable = e.retryable(), duration_ms = ms
+            ),
+        }
+        result
+    }
+
+    async fn process_inner(&self, key: &str) -> Result<Outcome, ProcessError> {
+        let Some(info) = self.objects.head(Bucket::Process, key).await? else {
+            // Finished earlier (a duplicate or late delivery), or deleted by its owner.
+            return Ok(Outcome::Skipped {
+                key: key.into(),
+                why: "object not in the process bucket",
+            });
+        };
+        let target = match keys::parse_incoming(key) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(target: "eventpulse::audit", key, error = %e, "object outside the key layout");
+                let (qkey, id) = keys::operator_quarantine(key);
+                let rejected = Rejected {
+                    reason: ReasonCode::InvalidKey,
+                    message: format!("The object key is outside the layout: {e}."),
+                    errors: vec![EventError {
+                        event_id: None,
+                        index: None,
+                        keyword: "key".into(),
+                        message: e.to_string(),
+                        pointer: String::new(),
+                    }],
+                    error_count: 1,
+                    event_count: None,
+                };
+                return self
+                    .quarantine(keys::OPERATOR, &id, key, &qkey, &info, rejected)
+                    .await;
+            }
+        };
+        let (owner, upload_id) = (target.owner.as_str(), target.upload_id.as_str());
+
+        if let Some(done) = self.already_final(owner, upload_id, &info).await? {
+            // The ledger says this content was finished; only the clean-up may be missing.
+            self.objects.delete(Bucket::Process, key).await?;
+            return Ok(Outcome::Skipped {
+                key: key.into(),
+                why: done,
+            });
+        }
+
+        let qkey = keys::quarantine_key(owner, upload_id);
+        if let Some(r) = self.intake.check_size(info.size) {
+            return self
+                .quarantine(owner, upload_id, key, &qkey, &info, r)
+                .await;
+        }
+        let Some(object) = self
+            .objects
+            .get(Bucket::Process, key, self.intake.max_bytes() as u64)
+            .await?
+        else {
+            return Ok(Outcome::Skipped {
+                key: key.into(),
+                why: "object vanished while processing",
+            });
+        };
+        // Keep the ETag of what was actually read: if the object was overwritten between
+        // head and get, the ledger must describe the content processed.
+        let info = object.info.clone();
+        let events = match self.intake.check(&object.bytes) {
+            Verdict::Accepted(events) => events,
+            Verdict::Rejected(r) => {
+                return self
+                    .quarantine(owner, upload_id, key, &qkey, &info, r)
+                    .await;
+            }
+        };
+
+        let now = self.clock.now();
+        let records: Vec<EventRecord> = events
+            .iter()
+            .map(|e| EventRecord {
+                owner: owner.into(),
+                event_id: e.event_id.clone(),
+                event_type: e.event_type.clone(),
+                occurred_at: e.occurred_at.utc(),
+                body: e.body.clone(),
+                content_hash: e.content_hash.clone(),
+                received_at: now,
+                upload_id: upload_id.into(),
+            })
+            .collect();
+        let upload = UploadRecord {
+            owner: owner.into(),
+            upload_id: upload_id.into(),
+            key: key.into(),
+            status: UploadState::Stored,
+            created_at: now,
+            etag: Some(info.etag.clone()),
+            event_count: Some(records.len() as u64),
+            processed_at: Some(now),
+            reason_code: None,
+        };
+        match self.table.commit_stored(&upload, &records).await? {
+            StoreOutcome::Stored {
+                inserted,
+                duplicates,
+                ..
+            } => {
+                self.objects.delete(Bucket::Process, key).await?;
+                Ok(Outcome::Stored {
+                    owner: owner.into(),
+                    upload_id: upload_id.into(),
+                    events: records.len() as u64,
+                    inserted,
+                    duplicates,
+                })
+            }
+            StoreOutcome::Conflict { event_ids } => {
+                let r = conflict_report(&events, &event_ids);
+                self.quarantine(owner, upload_id, key, &qkey, &info, r)
+                    .await
+            }
+            StoreOutcome::AlreadyFinal(_) => {
+                self.objects.delete(Bucket::Process, key).await?;
+                Ok(Outcome::Skipped {
+                    key: key.into(),
+                    why: "already processed",
+                })
+            }
+        }
+    }
+
+    async fn already_final(
+        &self,
+        owner: &str,
+        upload_id: &str,
+        info: &ObjectInfo,
+    ) -> Result<Option<&'static str>, ProcessError> {
+        let Some(upload) = self.table.get_upload(owner, upload_id).await? else {
+            return Ok(None);
+        };
+        let final_state = matches!(
+            upload.status,
+            UploadState::Stored | UploadState::Quarantined
+        );
+        Ok(
+            (final_state && upload.etag.as_deref() == Some(info.etag.as_str()))
+                .then_some("already processed"),
+        )
+    }
+
+    /// Copy to quarantine + report, then record (and notify) once, then clean up.
+    async fn quarantine(
+        &self,
+        owner: &str,
+        upload_id: &str,
+        key: &str,
+        qkey: &str,
+        info: &ObjectInfo,
+        r: Rejected,
+    ) -> Result<Outcome, ProcessError> {
+        let now = self.clock.now();
+        let upload_id_typed = UploadId::try_from(upload_id.to_string())
+            .map_err(|e| ProcessError::Internal(format!("upload id {upload_id}: {e}")))?;
+        let report = QuarantineReport {
+            report_version: QuarantineReportReportVersion::try_from(1)
+                .map_err(|e| ProcessError::Internal(e.to_string()))?,
+            upload_id: upload_id_typed.clone(),
+            key: key.into(),
+            reason_code: r.reason,
+            message: r.message.clone(),
+            quarantined_at: now,
+            size_bytes: info.size,
+            event_count: r.event_count,
+            error_count: r.error_count,
+            truncated: (r.errors.len() as u64) < r.error_count,
+            errors: r.errors.clone(),
+        };
+        if self
+            .objects
+            .copy(Bucket::Process, key, Bucket::Quarantine, qkey)
+            .await?
+            .is_none()
+        {
+            return Ok(Outcome::Skipped {
+                key: key.into(),
+                why: "object vanished while quarantining",
+            });
+        }
+        self.objects
+            .put(
+                Bucket::Quarantine,
+                &report_key(qkey),
+                report_bytes(&report),
+                "application/json",
+            )
+            .await?;
+        let notification = Notification {
+            notification_version: NotificationNotificationVersion::try_from(1)
+                .map_err(|e| ProcessError::Internal(e.to_string()))?,
+            notification_id: new_id(),
+            kind: NotificationKind::ObjectQuarantined,
+            created_at: now,
+            message: format!(
+                "Upload {upload_id} was quarantined ({}): {}",
+                reason_code_str(r.reason),
+                r.message
+            ),
+            upload_id: Some(upload_id_typed),
+            key: Some(key.into()),
+            reason_code: Some(r.reason),
+            error_count: Some(r.error_count),
+            export_id: None,
+            event_count: r.event_count,
+        };
+        let upload = UploadRecord {
+            owner: owner.into(),
+            upload_id: upload_id.into(),
+            key: key.into(),
+            status: UploadState::Quarantined,
+            created_at: now,
+            etag: Some(info.etag.clone()),
+            event_count: r.event_count,
+            processed_at: Some(now),
+            reason_code: Some(r.reason),
+        };
+        let record = QuarantineRecord {
+            owner: owner.into(),
+            upload_id: upload_id.into(),
+            key: qkey.into(),
+            quarantined_at: now,
+            reason_code: r.reason,
+            error_count: r.error_count,
+            size_bytes: info.size,
+        };
+        if self
+            .table
+            .commit_quarantined(&upload, &record, &notification)
+            .await?
+            && owner != keys::OPERATOR
+        {
+            // Recorded exactly once above; delivery is at-least-once through the outbox.
+            match self.notifier.deliver(owner, &notification).await {
+                Ok(()) => {
+                    self.table
+                        .mark_delivered(&notification.notification_id)
+                        .await?
+                }
+                Err(e) => {
+                    tracing::warn!(owner, upload_id, error = %e, "notification delivery failed; the outbox will retry")
+                }
+            }
+        }
+        self.objects.delete(Bucket::Process, key).await?;
+        Ok(Outcome::Quarantined {
+            owner: owner.into(),
+            upload_id: upload_id.into(),
+            reason: r.reason,
+            errors: r.error_count,
+        })
+    }
+
+    /// Delivers notifications recorded but not delivered (after a crash or a failed
+    /// delivery). Returns how many were delivered.
+    pub async fn flush_outbox(&self) -> Result<usize, ProcessError> {
+        let mut delivered = 0;
+        for (owner, n) in self.table.undelivered_notifications(100).await? {
+            if owner != keys::OPERATOR {
+                self.notifier.deliver(&owner, &n).await?;
+            }
+            self.table.mark_delivered(&n.notification_id).await?;
+            delivered += 1;
+        }
+        Ok(delivered)
+    }
+}
+
+fn conflict_report(events: &[ParsedEvent], conflicting: &[String]) -> Rejected {
+    let single = events.len() == 1;
+    let errors: Vec<EventError> = events
+        .iter()
+        .filter(|e| conflicting.contains(&e.event_id))
+        .map(|e| EventError {
+            event_id: Some(e.event_id.clone()),
+            index: Some(e.index as u64),
+            keyword: "eventIdConflict".into(),
+            message: format!(
+                "eventId \"{}\" is already stored with different content; use a new eventId or re-send identical content",
+                e.event_id
+            ),
+            pointer: if single { "/eventId".into() } else { format!("/{}/eventId", e.index) },
+        })
+        .collect();
+    Rejected {
+        reason: ReasonCode::EventIdConflict,
+        message: format!(
+            "{} event{} reuse{} an eventId already stored with different content; nothing from this object was stored.",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" },
+            if errors.len() == 1 { "s" } else { "" }
+        ),
+        error_count: errors.len() as u64,
+        event_count: Some(events.len() as u64),
+        errors,
+    }
+}
+
+pub fn reason_code_str(r: ReasonCode) -> &'static str {
+    match r {
+        ReasonCode::InvalidJson => "invalid_json",
+        ReasonCode::InvalidEncoding => "invalid_encoding",
+        ReasonCode::EmptyObject => "empty_object",
+        ReasonCode::TooLarge => "too_large",
+        ReasonCode::TooManyEvents => "too_many_events",
+        ReasonCode::SchemaViolation => "schema_violation",
+        ReasonCode::EventIdConflict => "event_id_conflict",
+        ReasonCode::InvalidKey => "invalid_key",
+    }
+}
