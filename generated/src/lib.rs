@@ -4,11 +4,17 @@
 //! - [`validate`]: the upload-object validator, compiled from the published bundle.
 //! - [`json`]: strict JSON intake used by the validator.
 //! - [`rt`]: the few hand-written types generated code refers to.
+//! - [`server`]: the server interface of `openapi.yaml` (generated, checked in), on the
+//!   hand-written runtime [`server_rt`].
 //!
 //! Nothing here knows about AWS or storage.
 
 pub mod json;
 pub mod rt;
+#[rustfmt::skip]
+#[allow(clippy::all, clippy::pedantic, missing_docs, unused)]
+pub mod server;
+pub mod server_rt;
 #[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, missing_docs, unused)]
 pub mod types;

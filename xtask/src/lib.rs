@@ -6,6 +6,7 @@ pub mod apigw_gen;
 pub mod bundle;
 pub mod client_gen;
 pub mod openapi;
+pub mod server_gen;
 pub mod types_gen;
 
 use anyhow::{Context, Result};
@@ -63,6 +64,10 @@ pub fn generate(root: &Path) -> Result<Vec<Artifact>> {
     out.push(Artifact {
         path: "generated/src/types.rs".into(),
         contents: types_gen::generate(&components)?,
+    });
+    out.push(Artifact {
+        path: "generated/src/server.rs".into(),
+        contents: server_gen::generate(&spec, &components)?,
     });
     out.push(Artifact {
         path: "client/src/generated.rs".into(),
