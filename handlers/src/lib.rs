@@ -3,8 +3,14 @@
 //! - [`intake`]: bytes of an uploaded object → its events, or the reason it is refused.
 //! - [`keys`]: the object key layout, which says who owns an object.
 //! - [`ports`]: the traits adapters implement (object store, table, notifier, …).
+//! - [`api`]: the generated `EventPulseApi` trait, implemented on the ports.
+//! - [`cursor`]: signed pagination cursors.
+//! - [`exports`]: asynchronous NDJSON exports.
 //! - [`processor`]: one uploaded object → stored or quarantined, exactly once.
 
+pub mod api;
+pub mod cursor;
+pub mod exports;
 pub mod intake;
 pub mod keys;
 pub mod ports;

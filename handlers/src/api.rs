@@ -1,0 +1,593 @@
+//! The API's behaviour: the generated `EventPulseApi` trait, implemented on the ports.
+//!
+//! Every method reads the owner from the authenticated [`Principal`] and passes it to every
+//! port call; nothing here takes an owner from a path, a body, a cursor or an object. A
+//! resource of another owner is reported exactly like a missing one (404), so ids reveal
+//! nothing.
+
+use crate::cursor::{CursorError, CursorSigner, fingerprint};
+use crate::exports::{ExportRunner, new_export};
+use crate::keys;
+use crate::ports::{
+    Bucket, Clock, Dispatcher, EventPosition, EventQuery, EventRecord, EventTable, ExportRecord,
+    NotificationPosition, ObjectStore, PortError, Presigner, QuarantinePosition, UploadRecord,
+};
+use crate::processor::new_id;
+use chrono::{DateTime, Duration, Utc};
+use eventpulse_generated::server::*;
+use eventpulse_generated::server_rt::{ApiError, Principal, RequestContext};
+use eventpulse_generated::types::{
+    self, Cursor, EventPage, ExportState, ExportStatus, NotificationPage, QuarantineItem,
+    QuarantinePage, QuarantineReport, StoredEvent, UploadState, UploadStatus, UploadTicket,
+    UploadTicketMethod,
+};
+use std::sync::Arc;
+
+/// Tunables of the API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// How long a presigned upload stays valid.
+    pub upload_ttl: Duration,
+    /// How long an export's download URL stays valid.
+    pub download_ttl: Duration,
+    /// Largest object accepted (the intake limit).
+    pub max_object_bytes: u64,
+    /// The page served at `GET /docs`.
+    pub docs_html: Arc<str>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            upload_ttl: Duration::minutes(15),
+            download_ttl: Duration::minutes(15),
+            max_object_bytes: eventpulse_generated::json::DEFAULT_MAX_BYTES as u64,
+            docs_html: Arc::from(""),
+        }
+    }
+}
+
+pub struct Api {
+    pub table: Arc<dyn EventTable>,
+    pub objects: Arc<dyn ObjectStore>,
+    pub presigner: Arc<dyn Presigner>,
+    pub dispatcher: Arc<dyn Dispatcher>,
+    pub exports: Arc<dyn ExportRunner>,
+    pub clock: Arc<dyn Clock>,
+    pub cursors: CursorSigner,
+    pub config: ApiConfig,
+}
+
+fn storage(e: PortError) -> ApiError {
+    tracing::error!(error = %e, retryable = e.retryable, "storage failure");
+    if e.retryable {
+        ApiError::internal("A storage service is temporarily unavailable; retry the request.")
+    } else {
+        ApiError::internal("A storage operation failed; the request id identifies it in our logs.")
+    }
+}
+
+fn bad_cursor(e: CursorError) -> ApiError {
+    ApiError::validation(
+        e.to_string(),
+        vec![types::ProblemError {
+            pointer: "/query/cursor".into(),
+            keyword: "cursor".into(),
+            message: e.to_string(),
+        }],
+    )
+}
+
+fn page_size(limit: std::num::NonZeroU64) -> usize {
+    // The spec bounds limit to 1..=100; the clamp only guards the arithmetic.
+    limit.get().min(100) as usize
+}
+
+fn upload_status(u: &UploadRecord) -> Result<UploadStatus, ApiError> {
+    Ok(UploadStatus {
+        upload_id: typed_upload_id(&u.upload_id)?,
+        status: u.status,
+        event_count: u.event_count,
+        processed_at: u.processed_at,
+        reason_code: u.reason_code,
+    })
+}
+
+fn typed_upload_id(id: &str) -> Result<types::UploadId, ApiError> {
+    types::UploadId::try_from(id.to_string())
+        .map_err(|e| ApiError::internal(format!("stored upload id is invalid: {e}")))
+}
+
+fn stored_event(e: EventRecord) -> Result<StoredEvent, ApiError> {
+    Ok(StoredEvent {
+        event: serde_json::from_value(e.body).map_err(|err| {
+            ApiError::internal(format!(
+                "stored event {} no longer matches the schema: {err}",
+                e.event_id
+            ))
+        })?,
+        received_at: e.received_at,
+        upload_id: typed_upload_id(&e.upload_id)?,
+    })
+}
+
+fn cursor_value(s: String) -> Result<Cursor, ApiError> {
+    Cursor::try_from(s).map_err(|e| ApiError::internal(format!("cursor too long: {e}")))
+}
+
+impl Api {
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    async fn quarantine_of(
+        &self,
+        owner: &str,
+        upload_id: &str,
+    ) -> Result<crate::ports::QuarantineRecord, ApiError> {
+        self.table
+            .get_quarantine(owner, upload_id)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| {
+                ApiError::not_found(format!("You have no quarantined upload {upload_id}."))
+            })
+    }
+
+    fn export_status(&self, e: &ExportRecord) -> Result<ExportStatus, ApiError> {
+        let (download_url, expires_at) = match (&e.status, &e.result_key) {
+            (ExportState::Done, Some(key)) => {
+                let expires = self.now() + self.config.download_ttl;
+                let url = self
+                    .presigner
+                    .presign_download(Bucket::Exports, key, expires)
+                    .map_err(storage)?;
+                (Some(url), Some(expires))
+            }
+            _ => (None, None),
+        };
+        Ok(ExportStatus {
+            export_id: types::ExportId::try_from(e.export_id.clone())
+                .map_err(|err| ApiError::internal(format!("stored export id is invalid: {err}")))?,
+            status: e.status,
+            event_count: e.event_count,
+            download_url,
+            expires_at,
+        })
+    }
+}
+
+fn check_range(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    base: &str,
+) -> Result<(), ApiError> {
+    if let (Some(f), Some(t)) = (from, to) {
+        if f >= t {
+            return Err(ApiError::validation(
+                "`from` must be before `to` (from is inclusive, to exclusive).",
+                vec![types::ProblemError {
+                    pointer: format!("{base}to"),
+                    keyword: "range".into(),
+                    message: format!("{t} is not after {f}"),
+                }],
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl EventPulseApi for Api {
+    async fn create_upload(
+        &self,
+        _ctx: &RequestContext,
+        p: &Principal,
+        req: CreateUploadRequest,
+    ) -> Result<CreateUploadResponse, ApiError> {
+        let length = req
+            .body
+            .as_ref()
+            .and_then(|b| b.content_length)
+            .map(|n| n.get());
+        if let Some(n) = length {
+            if n > self.config.max_object_bytes {
+                return Err(ApiError::payload_too_large(format!(
+                    "An object may be at most {} bytes; split the events into several objects.",
+                    self.config.max_object_bytes
+                )));
+            }
+        }
+        let now = self.now();
+        let upload_id = new_id();
+        let key = keys::incoming_key(&p.user_id, &upload_id);
+        let created = self
+            .table
+            .create_upload(&UploadRecord {
+                owner: p.user_id.clone(),
+                upload_id: upload_id.clone(),
+                key: key.clone(),
+                status: UploadState::Pending,
+                created_at: now,
+                etag: None,
+                event_count: None,
+                processed_at: None,
+                reason_code: None,
+            })
+            .await
+            .map_err(storage)?;
+        if !created {
+            return Err(ApiError::internal("upload id collision; retry the request"));
+        }
+        let expires = now + self.config.upload_ttl;
+        let signed = self
+            .presigner
+            .presign_upload(&key, length, expires)
+            .map_err(storage)?;
+        Ok(CreateUploadResponse::Created(UploadTicket {
+            upload_id: typed_upload_id(&upload_id)?,
+            key,
+            url: signed.url,
+            method: UploadTicketMethod::Put,
+            headers: signed.headers.into_iter().collect(),
+            expires_at: signed.expires_at,
+        }))
+    }
+
+    async fn get_upload(
+        &self,
+        _ctx: &RequestContext,
+        p: &Principal,
+        req: GetUploadRequest,
+    ) -> Result<GetUploadResponse, ApiError> {
+        let id = req.upload_id.to_string();
+        let upload = self
+            .table
+            .get_upload(&p.user_id, &id)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| ApiError::not_found(format!("You have no upload {id}.")))?;
+        Ok(GetUploadResponse::Ok(upload_status(&upload)?))
+    }
+
+    async fn list_events(
+        &self,
+        _ctx: &RequestContext,
+        p: &Principal,
+        req: ListEventsRequest,
+    ) -> Result<ListEventsResponse, ApiError> {
+        check_range(req.from, req.to, "/query/")?;
+        let query = EventQuery {
+            event_type: req.type_,
+            from: req.from,
+            to: req.to,
+        };
+        let fp = fingerprint("list_events", &query);
+        let after: Option<EventPosition> = match &req.cursor {
+            Some(c) => Some(
+                self.cursors
+                    .decode(c, &p.user_id, &fp)
+                    .map_err(bad_cursor)?,
+            ),
+            None => None,
+        };
+        let limit = page_size(req.limit);
+        let mut rows = self
+            .table
+            .list_events(&p.user_id, &query, after.as_ref(), limit + 1)
+            .await
+            .map_err(storage)?;
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            let last = rows.last().map(|e| EventPosition {
+                occurred_at: e.occurred_at,
+                event_id: e.event_id.clone(),
+            });
+            last.map(|pos| cursor_value(self.cursors.encode(&p.user_id, &fp, &pos)))
+                .transpose()?
+        } else {
+            None
+        };
+        let items = rows
+            .into_iter()
+            .map(stored_event)
+            .collect::<Result<_, _>>()?;
+        Ok(ListEventsResponse::Ok(EventPage { items, next_cursor }))
+    }
+
+    async fn get_event(
+        &self,
+        _ctx: &RequestContext,
+        p: &Principal,
+        req: GetEventRequest,
+    ) -> Result<GetEventResponse, ApiError> {
+        let id = req.event_id.to_string();
+        let event = self
+            .table
+            .get_event(&p.user_id, &id)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| ApiError::not_found(format!("You have no event {id}.")))?;
+        Ok(GetEventResponse::Ok(stored_event(event)?))
+    }
+
+    async fn list_quarantine(
+        &self,
+        _ctx: &RequestContext,
+        p: &Principal,
+        req: ListQuarantineRequest,
+    ) -> Result<ListQuarantineResponse, ApiError> {
+        let fp = fingerprint("list_quarantine", &());
+        let after: Option<QuarantinePosition> = match &req.cursor {
+            Some(c) => Some(
+                self.cursors
+                    .decode(c, &p.user_id, &fp)
+                    .map_err(bad_cursor)?,
+            ),
+            None => None,
+        };
+        let limit = page_size(req.limit);
+        let mut rows = self
+            .table
+            .list_quarantine(&p.user_id, after.as_ref(), limit + 1)
+            .await
+            .map_err(storage)?;
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            let last = rows.last().map(|q| QuarantinePosition {
+                quarantined_at: q.quarantined_at,
+                upload_id: q.upload_id.clone(),
+            });
+            last.map(|pos| cursor_value(self.cursors.encode(&p.user_id, &fp, &pos)))
+                .transpose()?
+        } else {
+            None
+        };
+        let items = rows
+            .into_iter()
+            .map(|q| {
+                Ok(QuarantineItem {
+                    upload_id: typed_upload_id(&q.upload_id)?,
+                    key: keys::incoming_key(&q.owner, &q.upload_id),
+                    quarantined_at: q.quarantined_at,
+                    reason_code: q.reason_code,
+                    error_count: q.error_count,
+                    size_bytes: q.size_bytes,
+                })
+            })
+            .collect::<Result<_, ApiError>>()?;
+        Ok(ListQuarantineResponse::Ok(QuarantinePage {
+            items,
+            next_cursor,
+        }))
+    }
+
+    async fn get_quarantine(
+        &self,
+        _ctx: &RequestContext,
+        p: &Principal,
+        req: GetQuarantineRequest,
+    ) -> Result<GetQuarantineResponse, ApiError> {
+        let q = self.quarantine_of(&p.user_id, &req.upload_id).await?;
+        let report_key = crate::ports::report_key(&q.key);
+        let object = self
+            .objects
+            .get(Bucket::Quarantine, &report_key, 16 * 1024 * 1024)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| {
+                ApiError::internal(format!(
+                    "the report of quarantined upload {} is missing",
+                    q.upload_id
+                ))
+            })?;
+        let report: QuarantineReport = serde_json::from_slice(&object.bytes).map_err(|e| {
+            ApiError::internal(format!(
+                "the report of quarantined upload {} is unreadable: {e}",
+                q.upload_id
+            ))
+        })?;
+        Ok(GetQuarantineResponse::Ok(report))
+    }
+
+    async fn get_quarantine_object(
+        &self,
+        _ctx: &RequestContext,
+        p: &Principal,
+        req: GetQuarantineObjectRequest,
+    ) -> Result<GetQuarantineObjectResponse, ApiError> {
+        let q = self.quarantine_of(&p.user_id, &req.upload_id).await?;
+        let object = self
+            .objects
+            .get(Bucket::Quarantine, &q.key, q.size_bytes.max(1))
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "The object of quarantined upload {} is gone.",
+                    q.upload_id
+                ))
+            })?;
+        Ok(GetQuarantineObjectResponse::Ok(object.bytes))
+    }
+
+    async fn reprocess_quarantine(
+        &self,
+        _ctx: &RequestContext,
+        p: &Principal,
+        req: ReprocessQuarantineRequest,
+    ) -> Result<ReprocessQuarantineResponse, ApiError> {
+        let q = self.quarantine_of(&p.user_id, &req.upload_id).await?;
+        let incoming = keys::incoming_key(&p.user_id, &q.upload_id);
+        // Copy back first: if anything fails after this, the quarantine entry still lists the
+        // object, so nothing is lost and the user can retry.
+        if self
+            .objects
+            .copy(Bucket::Quarantine, &q.key, Bucket::Process, &incoming)
+            .await
+            .map_err(storage)?
+            .is_none()
+        {
+            return Err(ApiError::conflict(format!(
+                "The object of quarantined upload {} is gone; delete the entry.",
+                q.upload_id
+            )));
+        }
+        if !self
+            .table
+            .reopen_upload(&p.user_id, &q.upload_id)
+            .await
+            .map_err(storage)?
+        {
+            return Err(ApiError::conflict(format!(
+                "Upload {} is already being reprocessed.",
+                q.upload_id
+            )));
+        }
+        self.objects
+            .delete(Bucket::Quarantine, &crate::ports::report_key(&q.key))
+            .await
+            .map_err(storage)?;
+        self.objects
+            .delete(Bucket::Quarantine, &q.key)
+            .await
+            .map_err(storage)?;
+        self.dispatcher
+            .object_created(&incoming)
+            .await
+            .map_err(storage)?;
+        Ok(ReprocessQuarantineResponse::Accepted(UploadStatus {
+            upload_id: typed_upload_id(&q.upload_id)?,
+            status: UploadState::Pending,
+            event_count: None,
+            processed_at: None,
+            reason_code: None,
+        }))
+    }
+
+    async fn delete_quarantine(
+        &self,
+        _ctx: &RequestContext,
+        p: &Principal,
+        req: DeleteQuarantineRequest,
+    ) -> Result<DeleteQuarantineResponse, ApiError> {
+        let q = self.quarantine_of(&p.user_id, &req.upload_id).await?;
+        // Objects first: if this fails midway, the entry is still listed and the delete can
+        // be retried; the other order could leave invisible objects behind.
+        self.objects
+            .delete(Bucket::Quarantine, &crate::ports::report_key(&q.key))
+            .await
+            .map_err(storage)?;
+        self.objects
+            .delete(Bucket::Quarantine, &q.key)
+            .await
+            .map_err(storage)?;
+        self.table
+            .delete_quarantine(&p.user_id, &q.upload_id)
+            .await
+            .map_err(storage)?;
+        Ok(DeleteQuarantineResponse::NoContent)
+    }
+
+    async fn list_notifications(
+        &self,
+        _ctx: &RequestContext,
+        p: &Principal,
+        req: ListNotificationsRequest,
+    ) -> Result<ListNotificationsResponse, ApiError> {
+        let fp = fingerprint("list_notifications", &());
+        let after: Option<NotificationPosition> = match &req.cursor {
+            Some(c) => Some(
+                self.cursors
+                    .decode(c, &p.user_id, &fp)
+                    .map_err(bad_cursor)?,
+            ),
+            None => None,
+        };
+        let limit = page_size(req.limit);
+        let mut items = self
+            .table
+            .list_notifications(&p.user_id, after.as_ref(), limit + 1)
+            .await
+            .map_err(storage)?;
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            let last = items.last().map(|n| NotificationPosition {
+                created_at: n.created_at,
+                notification_id: n.notification_id.clone(),
+            });
+            last.map(|pos| cursor_value(self.cursors.encode(&p.user_id, &fp, &pos)))
+                .transpose()?
+        } else {
+            None
+        };
+        Ok(ListNotificationsResponse::Ok(NotificationPage {
+            items,
+            next_cursor,
+        }))
+    }
+
+    async fn create_export(
+        &self,
+        _ctx: &RequestContext,
+        p: &Principal,
+        req: CreateExportRequest,
+    ) -> Result<CreateExportResponse, ApiError> {
+        check_range(req.body.from, req.body.to, "/body/")?;
+        let query = EventQuery {
+            event_type: req.body.type_,
+            from: req.body.from,
+            to: req.body.to,
+        };
+        let export = new_export(&p.user_id, query, self.clock.as_ref());
+        self.table.put_export(&export).await.map_err(storage)?;
+        let status = self.export_status(&export)?;
+        self.exports.start(export);
+        Ok(CreateExportResponse::Accepted(status))
+    }
+
+    async fn get_export(
+        &self,
+        _ctx: &RequestContext,
+        p: &Principal,
+        req: GetExportRequest,
+    ) -> Result<GetExportResponse, ApiError> {
+        let id = req.export_id.to_string();
+        let export = self
+            .table
+            .get_export(&p.user_id, &id)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| ApiError::not_found(format!("You have no export {id}.")))?;
+        Ok(GetExportResponse::Ok(self.export_status(&export)?))
+    }
+
+    async fn get_event_schema(
+        &self,
+        _ctx: &RequestContext,
+        _req: GetEventSchemaRequest,
+    ) -> Result<GetEventSchemaResponse, ApiError> {
+        let schema: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+            eventpulse_generated::validate::UPLOAD_OBJECT_SCHEMA,
+        )
+        .map_err(|e| ApiError::internal(format!("the bundled schema is unreadable: {e}")))?;
+        Ok(GetEventSchemaResponse::Ok(schema))
+    }
+
+    async fn get_openapi(
+        &self,
+        _ctx: &RequestContext,
+        _req: GetOpenapiRequest,
+    ) -> Result<GetOpenapiResponse, ApiError> {
+        Ok(GetOpenapiResponse::Ok(
+            eventpulse_generated::OPENAPI_YAML.to_string(),
+        ))
+    }
+
+    async fn get_docs(
+        &self,
+        _ctx: &RequestContext,
+        _req: GetDocsRequest,
+    ) -> Result<GetDocsResponse, ApiError> {
+        Ok(GetDocsResponse::Ok(self.config.docs_html.to_string()))
+    }
+}

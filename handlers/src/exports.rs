@@ -1,0 +1,145 @@
+//! Exports: an asynchronous query whose result is written as NDJSON to object storage, and
+//! whose owner is notified when it is ready (the mission's "query results via SNS").
+
+use crate::keys;
+use crate::ports::{Bucket, Clock, EventTable, ExportRecord, Notifier, ObjectStore, PortError};
+use crate::processor::new_id;
+use eventpulse_generated::types::{
+    ExportState, Notification, NotificationKind, NotificationNotificationVersion,
+};
+use std::sync::Arc;
+
+/// Events read per table query while exporting.
+const PAGE: usize = 500;
+/// Largest export written in one object. Beyond it the export fails with a clear message
+/// rather than holding an unbounded result in memory; narrow the filters.
+pub const MAX_EXPORT_BYTES: usize = 256 * 1024 * 1024;
+
+pub struct Exporter {
+    pub table: Arc<dyn EventTable>,
+    pub objects: Arc<dyn ObjectStore>,
+    pub notifier: Arc<dyn Notifier>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Starts exports in the background (a task locally; an async invocation on AWS).
+pub trait ExportRunner: Send + Sync {
+    fn start(&self, export: ExportRecord);
+}
+
+impl Exporter {
+    /// Runs one export to completion, recording `done` or `failed` and notifying the owner.
+    pub async fn run(&self, mut export: ExportRecord) -> Result<ExportRecord, PortError> {
+        let result = self.write(&export).await;
+        let now = self.clock.now();
+        export.finished_at = Some(now);
+        let (kind, message) = match &result {
+            Ok((count, key)) => {
+                export.status = ExportState::Done;
+                export.event_count = Some(*count);
+                export.result_key = Some(key.clone());
+                (
+                    NotificationKind::ExportDone,
+                    format!("Export {} is ready: {count} events.", export.export_id),
+                )
+            }
+            Err(e) => {
+                export.status = ExportState::Failed;
+                (
+                    NotificationKind::ExportFailed,
+                    format!("Export {} failed: {e}", export.export_id),
+                )
+            }
+        };
+        self.table.put_export(&export).await?;
+        let notification = Notification {
+            notification_version: NotificationNotificationVersion::try_from(1)
+                .map_err(|e| PortError::permanent(e.to_string()))?,
+            notification_id: new_id(),
+            kind,
+            created_at: now,
+            message,
+            upload_id: None,
+            key: None,
+            reason_code: None,
+            error_count: None,
+            export_id: Some(export.export_id.clone()),
+            event_count: export.event_count,
+        };
+        self.table
+            .record_notification(&export.owner, &notification)
+            .await?;
+        match self.notifier.deliver(&export.owner, &notification).await {
+            Ok(()) => {
+                self.table
+                    .mark_delivered(&notification.notification_id)
+                    .await?
+            }
+            Err(e) => {
+                tracing::warn!(export_id = %export.export_id, error = %e, "export notification not delivered; the outbox will retry")
+            }
+        }
+        tracing::info!(
+            target: "eventpulse::audit", kind = "export", owner = %export.owner, export_id = %export.export_id,
+            status = ?export.status, event_count = export.event_count
+        );
+        Ok(export)
+    }
+
+    async fn write(&self, export: &ExportRecord) -> Result<(u64, String), PortError> {
+        let mut out = Vec::new();
+        let mut count = 0u64;
+        let mut after = None;
+        loop {
+            let page = self
+                .table
+                .list_events(&export.owner, &export.query, after.as_ref(), PAGE)
+                .await?;
+            for e in &page {
+                let line = serde_json::json!({
+                    "event": e.body,
+                    "receivedAt": e.received_at,
+                    "uploadId": e.upload_id,
+                });
+                serde_json::to_writer(&mut out, &line)
+                    .map_err(|e| PortError::permanent(e.to_string()))?;
+                out.push(b'\n');
+                count += 1;
+            }
+            if out.len() > MAX_EXPORT_BYTES {
+                return Err(PortError::permanent(format!(
+                    "the result exceeds {} MiB; narrow the filters (type, from, to)",
+                    MAX_EXPORT_BYTES / (1024 * 1024)
+                )));
+            }
+            match page.last() {
+                Some(last) if page.len() == PAGE => {
+                    after = Some(crate::ports::EventPosition {
+                        occurred_at: last.occurred_at,
+                        event_id: last.event_id.clone(),
+                    })
+                }
+                _ => break,
+            }
+        }
+        let key = keys::export_key(&export.owner, &export.export_id);
+        self.objects
+            .put(Bucket::Exports, &key, out.into(), "application/x-ndjson")
+            .await?;
+        Ok((count, key))
+    }
+}
+
+/// A new export record, running.
+pub fn new_export(owner: &str, query: crate::ports::EventQuery, clock: &dyn Clock) -> ExportRecord {
+    ExportRecord {
+        owner: owner.to_string(),
+        export_id: new_id(),
+        status: ExportState::Running,
+        query,
+        created_at: clock.now(),
+        finished_at: None,
+        event_count: None,
+        result_key: None,
+    }
+}
