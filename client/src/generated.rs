@@ -54,6 +54,9 @@ caller, and every query is scoped to the caller's own data. Errors are
 errors list every failed constraint in `errors[]`, with a JSON pointer into the request
 (`/path/NAME`, `/query/NAME` or `/body/...`).
 
+Every response carries an `x-request-id` header (a sane one sent by the client is kept);
+problems repeat it as `requestId`, and the audit log records it.
+
 Lists are paginated with opaque cursors: pass `nextCursor` back as `cursor` with the same
 filters until it is absent. Cursors are signed and bound to the caller and the query.
 
@@ -1498,6 +1501,13 @@ pub mod builder {
                     )
                 }
                 401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

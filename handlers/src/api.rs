@@ -162,17 +162,17 @@ fn check_range(
     to: Option<DateTime<Utc>>,
     base: &str,
 ) -> Result<(), ApiError> {
-    if let (Some(f), Some(t)) = (from, to) {
-        if f >= t {
-            return Err(ApiError::validation(
-                "`from` must be before `to` (from is inclusive, to exclusive).",
-                vec![types::ProblemError {
-                    pointer: format!("{base}to"),
-                    keyword: "range".into(),
-                    message: format!("{t} is not after {f}"),
-                }],
-            ));
-        }
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        return Err(ApiError::validation(
+            "`from` must be before `to` (from is inclusive, to exclusive).",
+            vec![types::ProblemError {
+                pointer: format!("{base}to"),
+                keyword: "range".into(),
+                message: format!("{t} is not after {f}"),
+            }],
+        ));
     }
     Ok(())
 }
@@ -189,13 +189,13 @@ impl EventPulseApi for Api {
             .as_ref()
             .and_then(|b| b.content_length)
             .map(|n| n.get());
-        if let Some(n) = length {
-            if n > self.config.max_object_bytes {
-                return Err(ApiError::payload_too_large(format!(
-                    "An object may be at most {} bytes; split the events into several objects.",
-                    self.config.max_object_bytes
-                )));
-            }
+        if let Some(n) = length
+            && n > self.config.max_object_bytes
+        {
+            return Err(ApiError::payload_too_large(format!(
+                "An object may be at most {} bytes; split the events into several objects.",
+                self.config.max_object_bytes
+            )));
         }
         let now = self.now();
         let upload_id = new_id();

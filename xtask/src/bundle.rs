@@ -323,10 +323,12 @@ fn rewrite_refs(v: &mut Value, resolve: &dyn Fn(&str) -> Result<String>) -> Resu
 fn collect_refs(v: &Value, out: &mut BTreeSet<String>) {
     match v {
         Value::Object(o) => {
-            if let Some(Value::String(r)) = o.get("$ref") {
-                if let Some(n) = r.strip_prefix("#/$defs/") {
-                    out.insert(n.to_string());
-                }
+            if let Some(n) = o
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/$defs/"))
+            {
+                out.insert(n.to_string());
             }
             o.values().for_each(|c| collect_refs(c, out));
         }
