@@ -1,7 +1,7 @@
 //! Strict JSON intake: bytes → `serde_json::Value`, refusing anything ambiguous.
 //!
 //! serde_json alone already refuses NaN/Infinity literals, trailing garbage and nesting
-//! deeper than 128 levels (without recursing further, so no stack overflow). This module adds
+//! of 128 levels or more (without recursing further, so no stack overflow). This module adds
 //! what it lets through: a size limit checked before parsing, a precise UTF-8 check, empty
 //! input, a byte order mark, and duplicate object keys (which JSON parsers resolve
 //! differently, so an object with one means different things to different readers).
@@ -25,7 +25,7 @@ pub enum ParseError {
     ByteOrderMark,
     #[error("duplicate key \"{key}\" in the object at {pointer}: the document is ambiguous")]
     DuplicateKey { pointer: String, key: String },
-    #[error("the document nests deeper than 128 levels (line {line}, column {column})")]
+    #[error("the document nests too deeply: 127 levels at most (line {line}, column {column})")]
     TooDeep { line: usize, column: usize },
     #[error("invalid JSON at line {line}, column {column}: {message}")]
     Syntax {
@@ -108,6 +108,31 @@ fn classify(e: serde_json::Error) -> ParseError {
         line,
         column,
         message,
+    }
+}
+
+/// The same document with every integral float written as an integer (`2.0` → `2`,
+/// `1e3` → `1000`).
+///
+/// JSON Schema counts `2.0` as an integer, so the validator (and every independent one)
+/// accepts it where the schema says `integer`; the generated types read integers into `u64`,
+/// which refuses `2.0`. Both spell the same number, so this only changes the spelling the
+/// typed view sees. Callers store the uploader's spelling and type this normalised copy.
+pub fn integral_numbers(v: Value) -> Value {
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => {
+                Value::from(f as i64)
+            }
+            _ => Value::Number(n),
+        },
+        Value::Array(a) => Value::Array(a.into_iter().map(integral_numbers).collect()),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, v)| (k, integral_numbers(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 

@@ -41,6 +41,19 @@ pub struct RequestContext {
     pub operation_id: &'static str,
     /// The request path (not the route template); the `instance` of problems.
     pub path: String,
+    /// The authenticated caller, once known (for the audit line).
+    pub user: Option<String>,
+    /// Path parameters (resource ids), for the audit line.
+    pub resources: Vec<(String, String)>,
+}
+
+/// What the audit line of a request records besides method, status and latency; the
+/// endpoint leaves it in the response extensions for [`request_id`] to log.
+#[derive(Debug, Clone)]
+pub struct AuditInfo {
+    pub operation_id: &'static str,
+    pub user: Option<String>,
+    pub resources: Vec<(String, String)>,
 }
 
 /// Decides who is calling. It sees the whole request head because the deployments differ:
@@ -186,6 +199,8 @@ impl IntoResponse for ApiError {
             request_id: String::new(),
             operation_id: "",
             path: String::new(),
+            user: None,
+            resources: Vec::new(),
         });
         (problem.instance, problem.request_id) = (None, None);
         self.render(problem)
@@ -217,7 +232,33 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         .filter(|s| is_sane_request_id(s))
         .map_or_else(new_request_id, str::to_string);
     req.extensions_mut().insert(RequestId(id.clone()));
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
     let mut response = next.run(req).await;
+    // One audit line per request: who did what to which resource, and how it ended.
+    let audit = response.extensions().get::<AuditInfo>();
+    let resources = audit
+        .map(|a| {
+            a.resources
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    tracing::info!(
+        target: "eventpulse::audit",
+        kind = "request",
+        request_id = %id,
+        method = %method,
+        path = %path,
+        operation = audit.map_or("none", |a| a.operation_id),
+        user = audit.and_then(|a| a.user.as_deref()).unwrap_or("-"),
+        resources = %resources,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+    );
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -243,6 +284,8 @@ fn context(parts: &http::request::Parts, operation_id: &'static str) -> RequestC
             .map_or_else(new_request_id, |r| r.0.clone()),
         operation_id,
         path: parts.uri.path().to_string(),
+        user: None,
+        resources: Vec::new(),
     }
 }
 
@@ -401,8 +444,21 @@ impl Endpoint {
     /// Never fails outright: the context is needed to render the error too.
     pub async fn intake(&self, req: Request) -> (RequestContext, Result<Input, ApiError>) {
         let (mut parts, body) = req.into_parts();
-        let ctx = context(&parts, self.op.id);
+        let mut ctx = context(&parts, self.op.id);
         let input = self.intake_parts(&mut parts, body).await;
+        if let Ok(input) = &input {
+            ctx.user = input.principal.as_ref().map(|p| p.user_id.clone());
+            ctx.resources = input
+                .path
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                    )
+                })
+                .collect();
+        }
         (ctx, input)
     }
 
@@ -676,7 +732,7 @@ fn typed<T: DeserializeOwned>(value: Value, pointer: String) -> Result<T, ApiErr
 
 /// Ends a request: the handler's response, or its error as a problem (server errors logged).
 pub fn respond<R: IntoResponse>(ctx: &RequestContext, result: Result<R, ApiError>) -> Response {
-    match result {
+    let mut response = match result {
         Ok(r) => r.into_response(),
         Err(e) => {
             if e.status.is_server_error() {
@@ -684,7 +740,13 @@ pub fn respond<R: IntoResponse>(ctx: &RequestContext, result: Result<R, ApiError
             }
             e.to_response(ctx)
         }
-    }
+    };
+    response.extensions_mut().insert(AuditInfo {
+        operation_id: ctx.operation_id,
+        user: ctx.user.clone(),
+        resources: ctx.resources.clone(),
+    });
+    response
 }
 
 // ---------------------------------------------------------------------------------------------

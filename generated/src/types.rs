@@ -683,9 +683,9 @@ impl<'de> ::serde::Deserialize<'de> for OrderItemSku {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OrderPlacedData {
-    ///Total in the currency's minor unit (cents).
+    ///Total in the currency's minor unit (cents). At most 2^53-1, so every JSON reader holds it exactly.
     #[serde(rename = "amountMinor")]
-    pub amount_minor: u64,
+    pub amount_minor: i64,
     ///ISO 4217 code.
     pub currency: OrderPlacedDataCurrency,
     pub items: ::std::vec::Vec<OrderItem>,
@@ -873,12 +873,12 @@ impl ::std::convert::TryFrom<::std::string::String> for OrderPlacedEventType {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PageViewData {
-    ///Time on page in milliseconds.
+    ///Time on page in milliseconds. At most 2^53-1, so every JSON reader holds it exactly.
     #[serde(
         rename = "durationMs",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
-    pub duration_ms: ::std::option::Option<u64>,
+    pub duration_ms: ::std::option::Option<i64>,
     ///Address the visitor came from.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub referrer: ::std::option::Option<PageViewDataReferrer>,

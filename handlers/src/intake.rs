@@ -113,7 +113,9 @@ impl Intake {
 }
 
 fn parsed(index: usize, body: Value) -> Result<ParsedEvent, String> {
-    let typed: Event = serde_json::from_value(body.clone()).map_err(|e| e.to_string())?;
+    let typed: Event =
+        serde_json::from_value(eventpulse_generated::json::integral_numbers(body.clone()))
+            .map_err(|e| e.to_string())?;
     let field = |name: &str| {
         body.get(name)
             .and_then(Value::as_str)
@@ -359,6 +361,27 @@ mod tests {
             "{}",
             r.message
         );
+    }
+
+    #[test]
+    fn integral_floats_are_accepted_where_the_schema_says_integer() {
+        let doc = br#"{"eventId":"o","type":"order.placed","occurredAt":"2026-11-27T10:00:00Z","source":"s",
+            "data":{"orderId":"A","currency":"EUR","amountMinor":100.0,"items":[{"sku":"X","quantity":2.0}]}}"#;
+        let Verdict::Accepted(events) = intake().check(doc) else {
+            panic!("refused 2.0 as an integer")
+        };
+        // Stored as uploaded...
+        assert_eq!(events[0].body["data"]["amountMinor"], json!(100.0));
+        // ...typed as the integer it is.
+        let Event::OrderPlacedEvent(o) = &events[0].typed else {
+            panic!()
+        };
+        assert_eq!(o.data.amount_minor, 100);
+        let too_big = String::from_utf8_lossy(doc).replace("100.0", "9007199254740992");
+        assert!(matches!(
+            intake().check(too_big.as_bytes()),
+            Verdict::Rejected(_)
+        ));
     }
 
     #[test]
