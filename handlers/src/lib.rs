@@ -7,8 +7,11 @@
 //! - [`cursor`]: signed pagination cursors.
 //! - [`exports`]: asynchronous NDJSON exports.
 //! - [`processor`]: one uploaded object → stored or quarantined, exactly once.
+//! - `conformance` (feature `conformance`): the checks every adapter set must pass.
 
 pub mod api;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod cursor;
 pub mod exports;
 pub mod intake;

@@ -1,0 +1,1166 @@
+//! [`SqliteTable`]: the table in one SQLite file.
+//!
+//! - One connection, behind a mutex, used only on tokio's blocking pool; WAL journal,
+//!   `synchronous = FULL` (a commit reported is on disk: the processor deletes the uploaded
+//!   object right after it), foreign keys on, a busy timeout for other processes sharing the
+//!   file.
+//! - The schema is versioned with `PRAGMA user_version`; [`MIGRATIONS`] are applied in order,
+//!   each in its own transaction, and a file from a newer version is refused.
+//! - Instants are stored as fixed-width UTC text, `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`, so that
+//!   text order is time order (for years 0000–9999) and nanoseconds survive.
+//! - `commit_stored` and `commit_quarantined` each run in one `BEGIN IMMEDIATE` transaction:
+//!   the write lock is taken before anything is read, so the checks and the writes see the
+//!   same state.
+//! - Each list query is served by an index on the owner and its order columns, read in
+//!   order with a `LIMIT` (no sort step): see the `query_plans` test.
+
+use crate::blocking;
+use async_trait::async_trait;
+use chrono::{DateTime, Datelike, Utc};
+use eventpulse_generated::types::{ExportState, Notification, ReasonCode, UploadState};
+use eventpulse_handlers::ports::{
+    EventPosition, EventQuery, EventRecord, EventTable, ExportRecord, NotificationPosition,
+    PortError, PortResult, QuarantinePosition, QuarantineRecord, StoreOutcome, UploadRecord,
+};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// Schema migrations; `MIGRATIONS[i]` takes `user_version` from `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE uploads (
+    owner        TEXT NOT NULL,
+    upload_id    TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('pending', 'stored', 'quarantined')),
+    created_at   TEXT NOT NULL,
+    etag         TEXT,
+    event_count  INTEGER,
+    processed_at TEXT,
+    reason_code  TEXT,
+    PRIMARY KEY (owner, upload_id)
+);
+
+CREATE TABLE events (
+    owner        TEXT NOT NULL,
+    event_id     TEXT NOT NULL,
+    event_type   TEXT NOT NULL,
+    occurred_at  TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    received_at  TEXT NOT NULL,
+    upload_id    TEXT NOT NULL,
+    PRIMARY KEY (owner, event_id),
+    FOREIGN KEY (owner, upload_id) REFERENCES uploads (owner, upload_id)
+);
+-- GET /v1/events: one owner's events in (occurred_at, event_id) order, with or without a type.
+CREATE INDEX events_by_time ON events (owner, occurred_at, event_id);
+CREATE INDEX events_by_type_time ON events (owner, event_type, occurred_at, event_id);
+
+CREATE TABLE quarantine (
+    owner          TEXT NOT NULL,
+    upload_id      TEXT NOT NULL,
+    key            TEXT NOT NULL,
+    quarantined_at TEXT NOT NULL,
+    reason_code    TEXT NOT NULL,
+    error_count    INTEGER NOT NULL,
+    size_bytes     INTEGER NOT NULL,
+    PRIMARY KEY (owner, upload_id),
+    FOREIGN KEY (owner, upload_id) REFERENCES uploads (owner, upload_id)
+);
+-- GET /v1/quarantine: newest first (read backwards).
+CREATE INDEX quarantine_by_time ON quarantine (owner, quarantined_at, upload_id);
+
+-- The notifications of every owner, and the outbox: delivered = 0 until a delivery succeeded.
+CREATE TABLE notifications (
+    notification_id TEXT NOT NULL PRIMARY KEY,
+    owner           TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    delivered       INTEGER NOT NULL DEFAULT 0 CHECK (delivered IN (0, 1))
+);
+-- GET /v1/notifications: newest first (read backwards).
+CREATE INDEX notifications_by_time ON notifications (owner, created_at, notification_id);
+-- The outbox, oldest first; only undelivered rows are indexed.
+CREATE INDEX notifications_outbox ON notifications (created_at, notification_id) WHERE delivered = 0;
+
+CREATE TABLE exports (
+    owner       TEXT NOT NULL,
+    export_id   TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+    query       TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    finished_at TEXT,
+    event_count INTEGER,
+    result_key  TEXT,
+    PRIMARY KEY (owner, export_id)
+);
+"#];
+
+/// The table in SQLite; cheap to clone.
+#[derive(Clone)]
+pub struct SqliteTable {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteTable")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn db_error(e: rusqlite::Error) -> PortError {
+    let message = format!("sqlite: {e}");
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => PortError::transient(message),
+        _ => PortError::permanent(message),
+    }
+}
+
+fn corrupt(what: impl std::fmt::Display) -> PortError {
+    PortError::permanent(format!("sqlite: stored data is invalid: {what}"))
+}
+
+/// Fixed-width UTC text; years outside 0000–9999 would break the text order, so they are
+/// refused.
+fn ts(t: &DateTime<Utc>) -> PortResult<String> {
+    if !(0..=9999).contains(&t.year()) {
+        return Err(PortError::permanent(format!(
+            "instant {t} is outside the years 0000–9999 the table can order"
+        )));
+    }
+    Ok(t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string())
+}
+
+fn parse_ts(s: &str) -> PortResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| corrupt(format!("instant {s:?}: {e}")))
+}
+
+fn opt_ts(t: Option<&DateTime<Utc>>) -> PortResult<Option<String>> {
+    t.map(ts).transpose()
+}
+
+fn parse_opt_ts(s: Option<String>) -> PortResult<Option<DateTime<Utc>>> {
+    s.as_deref().map(parse_ts).transpose()
+}
+
+fn int(n: u64) -> PortResult<i64> {
+    i64::try_from(n).map_err(|_| PortError::permanent(format!("{n} is too large for the table")))
+}
+
+fn uint(n: i64) -> PortResult<u64> {
+    u64::try_from(n).map_err(|_| corrupt(format!("negative count {n}")))
+}
+
+fn parse_enum<T: FromStr>(what: &str, s: &str) -> PortResult<T> {
+    s.parse().map_err(|_| corrupt(format!("{what} {s:?}")))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> PortResult<String> {
+    serde_json::to_string(v).map_err(|e| PortError::permanent(format!("serialising: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> PortResult<T> {
+    serde_json::from_str(s).map_err(corrupt)
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Columns of an upload row, in `UPLOAD_COLUMNS` order.
+const UPLOAD_COLUMNS: &str =
+    "owner, upload_id, key, status, created_at, etag, event_count, processed_at, reason_code";
+const EVENT_COLUMNS: &str =
+    "owner, event_id, event_type, occurred_at, body, content_hash, received_at, upload_id";
+const QUARANTINE_COLUMNS: &str =
+    "owner, upload_id, key, quarantined_at, reason_code, error_count, size_bytes";
+const EXPORT_COLUMNS: &str =
+    "owner, export_id, status, query, created_at, finished_at, event_count, result_key";
+
+/// Raw values of a row, converted outside rusqlite's closure so that conversion errors are
+/// ours.
+type RawUpload = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+fn raw_upload(r: &Row) -> rusqlite::Result<RawUpload> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
+}
+
+fn upload(raw: RawUpload) -> PortResult<UploadRecord> {
+    let (owner, upload_id, key, status, created_at, etag, event_count, processed_at, reason_code) =
+        raw;
+    Ok(UploadRecord {
+        owner,
+        upload_id,
+        key,
+        status: parse_enum("upload status", &status)?,
+        created_at: parse_ts(&created_at)?,
+        etag,
+        event_count: event_count.map(uint).transpose()?,
+        processed_at: parse_opt_ts(processed_at)?,
+        reason_code: reason_code
+            .as_deref()
+            .map(|r| parse_enum::<ReasonCode>("reason code", r))
+            .transpose()?,
+    })
+}
+
+type RawEvent = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
+
+fn raw_event(r: &Row) -> rusqlite::Result<RawEvent> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+fn event(raw: RawEvent) -> PortResult<EventRecord> {
+    let (owner, event_id, event_type, occurred_at, body, content_hash, received_at, upload_id) =
+        raw;
+    Ok(EventRecord {
+        owner,
+        event_id,
+        event_type,
+        occurred_at: parse_ts(&occurred_at)?,
+        body: from_json(&body)?,
+        content_hash,
+        received_at: parse_ts(&received_at)?,
+        upload_id,
+    })
+}
+
+type RawQuarantine = (String, String, String, String, String, i64, i64);
+
+fn raw_quarantine(r: &Row) -> rusqlite::Result<RawQuarantine> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn quarantine(raw: RawQuarantine) -> PortResult<QuarantineRecord> {
+    let (owner, upload_id, key, quarantined_at, reason_code, error_count, size_bytes) = raw;
+    Ok(QuarantineRecord {
+        owner,
+        upload_id,
+        key,
+        quarantined_at: parse_ts(&quarantined_at)?,
+        reason_code: parse_enum("reason code", &reason_code)?,
+        error_count: uint(error_count)?,
+        size_bytes: uint(size_bytes)?,
+    })
+}
+
+type RawExport = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+);
+
+fn raw_export(r: &Row) -> rusqlite::Result<RawExport> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+fn export(raw: RawExport) -> PortResult<ExportRecord> {
+    let (owner, export_id, status, query, created_at, finished_at, event_count, result_key) = raw;
+    Ok(ExportRecord {
+        owner,
+        export_id,
+        status: parse_enum::<ExportState>("export status", &status)?,
+        query: from_json(&query)?,
+        created_at: parse_ts(&created_at)?,
+        finished_at: parse_opt_ts(finished_at)?,
+        event_count: event_count.map(uint).transpose()?,
+        result_key,
+    })
+}
+
+fn collect<R, T>(rows: Vec<R>, convert: impl Fn(R) -> PortResult<T>) -> PortResult<Vec<T>> {
+    rows.into_iter().map(convert).collect()
+}
+
+/// Runs a query and returns its raw rows.
+fn query_rows<R>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnMut(&Row) -> rusqlite::Result<R>,
+) -> PortResult<Vec<R>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
+    let rows = stmt.query_map(params, map).map_err(db_error)?;
+    rows.collect::<Result<Vec<R>, _>>().map_err(db_error)
+}
+
+/// Whether the upload is already final for this ETag, and as what.
+fn final_for_etag(conn: &Connection, upload: &UploadRecord) -> PortResult<Option<UploadState>> {
+    let Some(etag) = upload.etag.as_deref() else {
+        return Ok(None);
+    };
+    let row: Option<(String, Option<String>)> = conn
+        .prepare_cached("SELECT status, etag FROM uploads WHERE owner = ?1 AND upload_id = ?2")
+        .and_then(|mut s| {
+            s.query_row(params![upload.owner, upload.upload_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+        })
+        .map_err(db_error)?;
+    let Some((status, stored_etag)) = row else {
+        return Ok(None);
+    };
+    let status: UploadState = parse_enum("upload status", &status)?;
+    let is_final = matches!(status, UploadState::Stored | UploadState::Quarantined);
+    Ok((is_final && stored_etag.as_deref() == Some(etag)).then_some(status))
+}
+
+/// Inserts or updates the upload with its final state; `created_at` of an existing record
+/// is kept.
+fn upsert_final(conn: &Connection, upload: &UploadRecord, status: UploadState) -> PortResult<()> {
+    let created_at = ts(&upload.created_at)?;
+    let event_count = upload.event_count.map(int).transpose()?;
+    let processed_at = opt_ts(upload.processed_at.as_ref())?;
+    conn.prepare_cached(
+        "INSERT INTO uploads (owner, upload_id, key, status, created_at, etag, event_count, processed_at, reason_code)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (owner, upload_id) DO UPDATE SET
+             key = excluded.key, status = excluded.status, etag = excluded.etag,
+             event_count = excluded.event_count, processed_at = excluded.processed_at,
+             reason_code = excluded.reason_code",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            upload.owner,
+            upload.upload_id,
+            upload.key,
+            status.to_string(),
+            created_at,
+            upload.etag,
+            event_count,
+            processed_at,
+            upload.reason_code.map(|r| r.to_string()),
+        ])
+    })
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Records a notification, undelivered; recording the same id again changes nothing.
+fn insert_notification(conn: &Connection, owner: &str, n: &Notification) -> PortResult<()> {
+    let (created_at, body) = (ts(&n.created_at)?, to_json(n)?);
+    conn.prepare_cached(
+        "INSERT INTO notifications (notification_id, owner, created_at, body, delivered)
+         VALUES (?1, ?2, ?3, ?4, 0)
+         ON CONFLICT (notification_id) DO NOTHING",
+    )
+    .and_then(|mut s| s.execute(params![n.notification_id, owner, created_at, body]))
+    .map_err(db_error)?;
+    Ok(())
+}
+
+fn commit_stored_tx(
+    conn: &mut Connection,
+    upload: &UploadRecord,
+    events: &[EventRecord],
+) -> PortResult<StoreOutcome> {
+    if let Some(e) = events
+        .iter()
+        .find(|e| e.owner != upload.owner || e.upload_id != upload.upload_id)
+    {
+        return Err(PortError::permanent(format!(
+            "event {} belongs to {}/{}, not to upload {}/{}",
+            e.event_id, e.owner, e.upload_id, upload.owner, upload.upload_id
+        )));
+    }
+    // Convert everything before taking the write lock.
+    let rows = events
+        .iter()
+        .map(|e| {
+            Ok((
+                ts(&e.occurred_at)?,
+                serde_json::to_string(&e.body)
+                    .map_err(|err| PortError::permanent(err.to_string()))?,
+                ts(&e.received_at)?,
+            ))
+        })
+        .collect::<PortResult<Vec<_>>>()?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_error)?;
+    match final_for_etag(&tx, upload)? {
+        Some(UploadState::Stored) => {
+            return Ok(StoreOutcome::Stored {
+                inserted: 0,
+                duplicates: 0,
+                already: true,
+            });
+        }
+        Some(state) => return Ok(StoreOutcome::AlreadyFinal(state)),
+        None => {}
+    }
+    // Conflicts: an eventId stored (or earlier in this batch) with another content hash.
+    let mut conflicts: Vec<String> = Vec::new();
+    let mut in_batch: HashMap<&str, &str> = HashMap::with_capacity(events.len());
+    {
+        let mut existing = tx
+            .prepare_cached("SELECT content_hash FROM events WHERE owner = ?1 AND event_id = ?2")
+            .map_err(db_error)?;
+        for e in events {
+            let stored: Option<String> = match in_batch.get(e.event_id.as_str()) {
+                Some(h) => Some((*h).to_string()),
+                None => existing
+                    .query_row(params![upload.owner, e.event_id], |r| r.get(0))
+                    .optional()
+                    .map_err(db_error)?,
+            };
+            in_batch.entry(&e.event_id).or_insert(&e.content_hash);
+            if stored.is_some_and(|h| h != e.content_hash) && !conflicts.contains(&e.event_id) {
+                conflicts.push(e.event_id.clone());
+            }
+        }
+    }
+    if !conflicts.is_empty() {
+        // Dropping the transaction rolls it back; nothing was written anyway.
+        return Ok(StoreOutcome::Conflict {
+            event_ids: conflicts,
+        });
+    }
+    upsert_final(&tx, upload, UploadState::Stored)?;
+    let mut inserted = 0u64;
+    {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO events (owner, event_id, event_type, occurred_at, body, content_hash, received_at, upload_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (owner, event_id) DO NOTHING",
+            )
+            .map_err(db_error)?;
+        for (e, (occurred_at, body, received_at)) in events.iter().zip(&rows) {
+            inserted += insert
+                .execute(params![
+                    e.owner,
+                    e.event_id,
+                    e.event_type,
+                    occurred_at,
+                    body,
+                    e.content_hash,
+                    received_at,
+                    e.upload_id
+                ])
+                .map_err(db_error)? as u64;
+        }
+    }
+    tx.commit().map_err(db_error)?;
+    Ok(StoreOutcome::Stored {
+        inserted,
+        duplicates: events.len() as u64 - inserted,
+        already: false,
+    })
+}
+
+fn commit_quarantined_tx(
+    conn: &mut Connection,
+    upload: &UploadRecord,
+    q: &QuarantineRecord,
+    n: &Notification,
+) -> PortResult<bool> {
+    if q.owner != upload.owner || q.upload_id != upload.upload_id {
+        return Err(PortError::permanent(format!(
+            "quarantine entry {}/{} does not belong to upload {}/{}",
+            q.owner, q.upload_id, upload.owner, upload.upload_id
+        )));
+    }
+    let quarantined_at = ts(&q.quarantined_at)?;
+    let (error_count, size_bytes) = (int(q.error_count)?, int(q.size_bytes)?);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_error)?;
+    if final_for_etag(&tx, upload)?.is_some() {
+        return Ok(false);
+    }
+    upsert_final(&tx, upload, UploadState::Quarantined)?;
+    tx.prepare_cached(
+        "INSERT INTO quarantine (owner, upload_id, key, quarantined_at, reason_code, error_count, size_bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (owner, upload_id) DO UPDATE SET
+             key = excluded.key, quarantined_at = excluded.quarantined_at,
+             reason_code = excluded.reason_code, error_count = excluded.error_count,
+             size_bytes = excluded.size_bytes",
+    )
+    .and_then(|mut s| {
+        s.execute(params![q.owner, q.upload_id, q.key, quarantined_at, q.reason_code.to_string(), error_count, size_bytes])
+    })
+    .map_err(db_error)?;
+    insert_notification(&tx, &upload.owner, n)?;
+    tx.commit().map_err(db_error)?;
+    Ok(true)
+}
+
+fn list_events_sql(query: &EventQuery, after: Option<&EventPosition>) -> String {
+    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE owner = :owner");
+    if query.event_type.is_some() {
+        sql.push_str(" AND event_type = :type");
+    }
+    if query.from.is_some() {
+        sql.push_str(" AND occurred_at >= :from");
+    }
+    if query.to.is_some() {
+        sql.push_str(" AND occurred_at < :to");
+    }
+    if after.is_some() {
+        sql.push_str(" AND (occurred_at, event_id) > (:after_at, :after_id)");
+    }
+    sql.push_str(" ORDER BY occurred_at, event_id LIMIT :limit");
+    sql
+}
+
+/// A query bound as text; bounds outside the storable years are clamped (nothing is stored
+/// there), so they narrow nothing or match nothing as they should.
+fn bound(t: &DateTime<Utc>) -> String {
+    if t.year() < 0 {
+        "0".into() // before every stored instant ("0000-…")
+    } else if t.year() > 9999 {
+        "A".into() // after every stored instant ("9999-…")
+    } else {
+        t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
+    }
+}
+
+fn list_events_tx(
+    conn: &Connection,
+    owner: &str,
+    query: &EventQuery,
+    after: Option<&EventPosition>,
+    n: usize,
+) -> PortResult<Vec<EventRecord>> {
+    let sql = list_events_sql(query, after);
+    let mut named: Vec<(&str, SqlValue)> = vec![(":owner", SqlValue::Text(owner.into()))];
+    if let Some(t) = &query.event_type {
+        named.push((":type", SqlValue::Text(t.to_string())));
+    }
+    if let Some(f) = &query.from {
+        named.push((":from", SqlValue::Text(bound(f))));
+    }
+    if let Some(t) = &query.to {
+        named.push((":to", SqlValue::Text(bound(t))));
+    }
+    if let Some(a) = after {
+        named.push((":after_at", SqlValue::Text(bound(&a.occurred_at))));
+        named.push((":after_id", SqlValue::Text(a.event_id.clone())));
+    }
+    named.push((":limit", SqlValue::Integer(limit(n))));
+    let params: Vec<(&str, &dyn rusqlite::ToSql)> = named
+        .iter()
+        .map(|(k, v)| (*k, v as &dyn rusqlite::ToSql))
+        .collect();
+    collect(query_rows(conn, &sql, params.as_slice(), raw_event)?, event)
+}
+
+impl SqliteTable {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Blocking: call it at start-up.
+    pub fn open(path: impl AsRef<Path>) -> PortResult<Self> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| PortError::permanent(format!("creating {}: {e}", dir.display())))?;
+        }
+        let mut conn = Connection::open(&path).map_err(db_error)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(db_error)?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(db_error)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), mode, "SQLite could not use WAL on this filesystem");
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_error)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(db_error)?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    /// Where the database is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn with<T, F>(&self, what: &'static str, f: F) -> PortResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> PortResult<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        blocking(what, move || {
+            // A panic while holding the lock leaves no open transaction (dropping it rolls
+            // back), so the connection is still usable.
+            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await
+    }
+}
+
+/// The schema version this code writes.
+pub fn schema_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+fn migrate(conn: &mut Connection) -> PortResult<()> {
+    let latest = schema_version();
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        let version: i64 = tx
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db_error)?;
+        if version > latest {
+            return Err(PortError::permanent(format!(
+                "the database has schema version {version}, newer than this EventPulse ({latest}); upgrade EventPulse"
+            )));
+        }
+        let Some(sql) = usize::try_from(version)
+            .ok()
+            .and_then(|v| MIGRATIONS.get(v))
+        else {
+            return Ok(());
+        };
+        tx.execute_batch(sql).map_err(db_error)?;
+        tx.pragma_update(None, "user_version", version + 1)
+            .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        tracing::info!(target: "eventpulse::table", version = version + 1, "schema migrated");
+    }
+}
+
+#[async_trait]
+impl EventTable for SqliteTable {
+    async fn create_upload(&self, upload: &UploadRecord) -> PortResult<bool> {
+        let u = upload.clone();
+        let created_at = ts(&u.created_at)?;
+        let processed_at = opt_ts(u.processed_at.as_ref())?;
+        let event_count = u.event_count.map(int).transpose()?;
+        self.with("create_upload", move |c| {
+            let n = c
+                .prepare_cached(
+                    "INSERT INTO uploads (owner, upload_id, key, status, created_at, etag, event_count, processed_at, reason_code)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT (owner, upload_id) DO NOTHING",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        u.owner,
+                        u.upload_id,
+                        u.key,
+                        u.status.to_string(),
+                        created_at,
+                        u.etag,
+                        event_count,
+                        processed_at,
+                        u.reason_code.map(|r| r.to_string()),
+                    ])
+                })
+                .map_err(db_error)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn get_upload(&self, owner: &str, upload_id: &str) -> PortResult<Option<UploadRecord>> {
+        let (owner, upload_id) = (owner.to_string(), upload_id.to_string());
+        self.with("get_upload", move |c| {
+            let sql =
+                format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE owner = ?1 AND upload_id = ?2");
+            query_rows(c, &sql, params![owner, upload_id], raw_upload)?
+                .pop()
+                .map(upload)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn commit_stored(
+        &self,
+        upload: &UploadRecord,
+        events: &[EventRecord],
+    ) -> PortResult<StoreOutcome> {
+        let (upload, events) = (upload.clone(), events.to_vec());
+        self.with("commit_stored", move |c| {
+            commit_stored_tx(c, &upload, &events)
+        })
+        .await
+    }
+
+    async fn commit_quarantined(
+        &self,
+        upload: &UploadRecord,
+        quarantine: &QuarantineRecord,
+        notification: &Notification,
+    ) -> PortResult<bool> {
+        let (u, q, n) = (upload.clone(), quarantine.clone(), notification.clone());
+        self.with("commit_quarantined", move |c| {
+            commit_quarantined_tx(c, &u, &q, &n)
+        })
+        .await
+    }
+
+    async fn reopen_upload(&self, owner: &str, upload_id: &str) -> PortResult<bool> {
+        let (owner, upload_id) = (owner.to_string(), upload_id.to_string());
+        self.with("reopen_upload", move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            // Pending again: the final-state fields describe nothing until it is final again.
+            let n = tx
+                .execute(
+                    "UPDATE uploads SET status = 'pending', etag = NULL, event_count = NULL,
+                         processed_at = NULL, reason_code = NULL
+                     WHERE owner = ?1 AND upload_id = ?2 AND status = 'quarantined'",
+                    params![owner, upload_id],
+                )
+                .map_err(db_error)?;
+            if n == 0 {
+                return Ok(false);
+            }
+            tx.execute(
+                "DELETE FROM quarantine WHERE owner = ?1 AND upload_id = ?2",
+                params![owner, upload_id],
+            )
+            .map_err(db_error)?;
+            tx.commit().map_err(db_error)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn get_quarantine(
+        &self,
+        owner: &str,
+        upload_id: &str,
+    ) -> PortResult<Option<QuarantineRecord>> {
+        let (owner, upload_id) = (owner.to_string(), upload_id.to_string());
+        self.with("get_quarantine", move |c| {
+            let sql = format!(
+                "SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE owner = ?1 AND upload_id = ?2"
+            );
+            query_rows(c, &sql, params![owner, upload_id], raw_quarantine)?
+                .pop()
+                .map(quarantine)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn delete_quarantine(&self, owner: &str, upload_id: &str) -> PortResult<bool> {
+        let (owner, upload_id) = (owner.to_string(), upload_id.to_string());
+        self.with("delete_quarantine", move |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM quarantine WHERE owner = ?1 AND upload_id = ?2",
+                    params![owner, upload_id],
+                )
+                .map_err(db_error)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn list_quarantine(
+        &self,
+        owner: &str,
+        after: Option<&QuarantinePosition>,
+        n: usize,
+    ) -> PortResult<Vec<QuarantineRecord>> {
+        let owner = owner.to_string();
+        let after = after.map(|a| (bound(&a.quarantined_at), a.upload_id.clone()));
+        self.with("list_quarantine", move |c| {
+            let rows = match after {
+                None => query_rows(
+                    c,
+                    &format!(
+                        "SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE owner = ?1
+                         ORDER BY quarantined_at DESC, upload_id DESC LIMIT ?2"
+                    ),
+                    params![owner, limit(n)],
+                    raw_quarantine,
+                )?,
+                Some((at, id)) => query_rows(
+                    c,
+                    &format!(
+                        "SELECT {QUARANTINE_COLUMNS} FROM quarantine
+                         WHERE owner = ?1 AND (quarantined_at, upload_id) < (?2, ?3)
+                         ORDER BY quarantined_at DESC, upload_id DESC LIMIT ?4"
+                    ),
+                    params![owner, at, id, limit(n)],
+                    raw_quarantine,
+                )?,
+            };
+            collect(rows, quarantine)
+        })
+        .await
+    }
+
+    async fn get_event(&self, owner: &str, event_id: &str) -> PortResult<Option<EventRecord>> {
+        let (owner, event_id) = (owner.to_string(), event_id.to_string());
+        self.with("get_event", move |c| {
+            let sql =
+                format!("SELECT {EVENT_COLUMNS} FROM events WHERE owner = ?1 AND event_id = ?2");
+            query_rows(c, &sql, params![owner, event_id], raw_event)?
+                .pop()
+                .map(event)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_events(
+        &self,
+        owner: &str,
+        query: &EventQuery,
+        after: Option<&EventPosition>,
+        n: usize,
+    ) -> PortResult<Vec<EventRecord>> {
+        let (owner, query, after) = (owner.to_string(), query.clone(), after.cloned());
+        self.with("list_events", move |c| {
+            list_events_tx(c, &owner, &query, after.as_ref(), n)
+        })
+        .await
+    }
+
+    async fn record_notification(
+        &self,
+        owner: &str,
+        notification: &Notification,
+    ) -> PortResult<()> {
+        let (owner, n) = (owner.to_string(), notification.clone());
+        self.with("record_notification", move |c| {
+            insert_notification(c, &owner, &n)
+        })
+        .await
+    }
+
+    async fn list_notifications(
+        &self,
+        owner: &str,
+        after: Option<&NotificationPosition>,
+        n: usize,
+    ) -> PortResult<Vec<Notification>> {
+        let owner = owner.to_string();
+        let after = after.map(|a| (bound(&a.created_at), a.notification_id.clone()));
+        self.with("list_notifications", move |c| {
+            let bodies: Vec<String> = match after {
+                None => query_rows(
+                    c,
+                    "SELECT body FROM notifications WHERE owner = ?1
+                     ORDER BY created_at DESC, notification_id DESC LIMIT ?2",
+                    params![owner, limit(n)],
+                    |r| r.get(0),
+                )?,
+                Some((at, id)) => query_rows(
+                    c,
+                    "SELECT body FROM notifications
+                     WHERE owner = ?1 AND (created_at, notification_id) < (?2, ?3)
+                     ORDER BY created_at DESC, notification_id DESC LIMIT ?4",
+                    params![owner, at, id, limit(n)],
+                    |r| r.get(0),
+                )?,
+            };
+            bodies.iter().map(|b| from_json(b)).collect()
+        })
+        .await
+    }
+
+    async fn undelivered_notifications(&self, n: usize) -> PortResult<Vec<(String, Notification)>> {
+        self.with("undelivered_notifications", move |c| {
+            let rows: Vec<(String, String)> = query_rows(
+                c,
+                "SELECT owner, body FROM notifications WHERE delivered = 0
+                 ORDER BY created_at, notification_id LIMIT ?1",
+                params![limit(n)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            rows.into_iter()
+                .map(|(owner, body)| Ok((owner, from_json(&body)?)))
+                .collect()
+        })
+        .await
+    }
+
+    async fn mark_delivered(&self, notification_id: &str) -> PortResult<()> {
+        let id = notification_id.to_string();
+        self.with("mark_delivered", move |c| {
+            c.execute(
+                "UPDATE notifications SET delivered = 1 WHERE notification_id = ?1 AND delivered = 0",
+                params![id],
+            )
+            .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_export(&self, e: &ExportRecord) -> PortResult<()> {
+        let e = e.clone();
+        let query = to_json(&e.query)?;
+        let created_at = ts(&e.created_at)?;
+        let finished_at = opt_ts(e.finished_at.as_ref())?;
+        let event_count = e.event_count.map(int).transpose()?;
+        self.with("put_export", move |c| {
+            c.prepare_cached(
+                "INSERT INTO exports (owner, export_id, status, query, created_at, finished_at, event_count, result_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (owner, export_id) DO UPDATE SET
+                     status = excluded.status, query = excluded.query, created_at = excluded.created_at,
+                     finished_at = excluded.finished_at, event_count = excluded.event_count,
+                     result_key = excluded.result_key",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    e.owner,
+                    e.export_id,
+                    e.status.to_string(),
+                    query,
+                    created_at,
+                    finished_at,
+                    event_count,
+                    e.result_key,
+                ])
+            })
+            .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_export(&self, owner: &str, export_id: &str) -> PortResult<Option<ExportRecord>> {
+        let (owner, export_id) = (owner.to_string(), export_id.to_string());
+        self.with("get_export", move |c| {
+            let sql =
+                format!("SELECT {EXPORT_COLUMNS} FROM exports WHERE owner = ?1 AND export_id = ?2");
+            query_rows(c, &sql, params![owner, export_id], raw_export)?
+                .pop()
+                .map(export)
+                .transpose()
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain");
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(3))
+            .expect("plan")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("rows");
+        rows.join(" | ")
+    }
+
+    /// Every list query reads an index in order: no table scan, no sort step.
+    #[test]
+    fn query_plans() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let table = SqliteTable::open(dir.path().join("t.sqlite3")).expect("open");
+        let conn = table.conn.lock().expect("lock");
+        let mut queries: Vec<(String, &str)> = Vec::new();
+        let full = EventQuery {
+            event_type: Some(eventpulse_generated::types::EventType::PageView),
+            from: Some(Utc::now()),
+            to: Some(Utc::now()),
+        };
+        let after = EventPosition {
+            occurred_at: Utc::now(),
+            event_id: "x".into(),
+        };
+        for (q, a) in [
+            (EventQuery::default(), None),
+            (EventQuery::default(), Some(&after)),
+            (full.clone(), Some(&after)),
+            (
+                EventQuery {
+                    event_type: None,
+                    ..full.clone()
+                },
+                None,
+            ),
+            (
+                EventQuery {
+                    from: None,
+                    to: None,
+                    ..full.clone()
+                },
+                Some(&after),
+            ),
+        ] {
+            let sql = list_events_sql(&q, a)
+                .replace(":owner", "'o'")
+                .replace(":type", "'page.view'")
+                .replace(":from", "'2026'")
+                .replace(":to", "'2027'")
+                .replace(":after_at", "'2026'")
+                .replace(":after_id", "'x'")
+                .replace(":limit", "10");
+            queries.push((sql, "events_by"));
+        }
+        queries.push((
+            "SELECT * FROM quarantine WHERE owner = 'o' AND (quarantined_at, upload_id) < ('2026', 'u') ORDER BY quarantined_at DESC, upload_id DESC LIMIT 3".into(),
+            "quarantine_by_time",
+        ));
+        queries.push((
+            "SELECT body FROM notifications WHERE owner = 'o' AND (created_at, notification_id) < ('2026', 'n') ORDER BY created_at DESC, notification_id DESC LIMIT 3".into(),
+            "notifications_by_time",
+        ));
+        queries.push((
+            "SELECT owner, body FROM notifications WHERE delivered = 0 ORDER BY created_at, notification_id LIMIT 3".into(),
+            "notifications_outbox",
+        ));
+        for (sql, index) in queries {
+            let p = plan(&conn, &sql);
+            assert!(p.contains(index), "{sql}\n→ {p}");
+            assert!(!p.contains("TEMP B-TREE"), "{sql} sorts:\n→ {p}");
+        }
+    }
+
+    #[test]
+    fn instants_are_fixed_width_and_ordered() {
+        let cases = [
+            "0000-01-01T00:00:00Z",
+            "1969-12-31T23:59:59.999999999Z",
+            "1970-01-01T00:00:00Z",
+            "2026-11-27T10:00:00.000000001Z",
+            "2026-11-27T10:00:00.1Z",
+            "9999-12-31T23:59:59.999999999Z",
+        ];
+        let texts: Vec<String> = cases
+            .iter()
+            .map(|c| {
+                ts(&DateTime::parse_from_rfc3339(c)
+                    .expect(c)
+                    .with_timezone(&Utc))
+                .expect(c)
+            })
+            .collect();
+        assert!(texts.iter().all(|t| t.len() == 30), "{texts:?}");
+        assert!(texts.windows(2).all(|w| w[0] < w[1]), "{texts:?}");
+        assert_eq!(texts[3], "2026-11-27T10:00:00.000000001Z");
+        for (t, c) in texts.iter().zip(cases) {
+            assert_eq!(
+                parse_ts(t).expect(t),
+                DateTime::parse_from_rfc3339(c).expect(c)
+            );
+        }
+        // Years the text order cannot hold are refused, not mis-ordered.
+        let early = DateTime::parse_from_rfc3339("0000-01-01T00:00:00+01:00").expect("parse");
+        assert!(ts(&early.with_timezone(&Utc)).is_err_and(|e| !e.retryable));
+        assert!(bound(&early.with_timezone(&Utc)).as_str() < texts[0].as_str());
+        let late = DateTime::parse_from_rfc3339("9999-12-31T23:00:00-01:00").expect("parse");
+        assert!(bound(&late.with_timezone(&Utc)).as_str() > texts[5].as_str());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.sqlite3");
+        drop(SqliteTable::open(&path).expect("open"));
+        {
+            let c = Connection::open(&path).expect("open raw");
+            let v: i64 = c
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .expect("version");
+            assert_eq!(v, schema_version());
+            c.pragma_update(None, "user_version", schema_version() + 1)
+                .expect("bump");
+        }
+        let e = SqliteTable::open(&path).expect_err("newer schema");
+        assert!(e.message.contains("newer"), "{e}");
+    }
+
+    #[test]
+    fn busy_is_transient() {
+        let e = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert!(db_error(e).retryable);
+        let e = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+            None,
+        );
+        assert!(!db_error(e).retryable);
+    }
+}
