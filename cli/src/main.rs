@@ -1,8 +1,11 @@
 //! `eventpulse`: the command-line entry point.
 
+mod local;
+mod remote;
 mod validate;
 
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -19,11 +22,156 @@ enum Command {
     /// Exit status: 0 when every file is valid, 1 when any is not (every error is printed on
     /// stderr as FILE:POINTER: [KEYWORD] MESSAGE), 2 when a file cannot be read.
     Validate(validate::Args),
+    /// Run the whole pipeline and the API on this machine (no AWS needed).
+    Local(local::Args),
+    /// Print a bearer token for the local stack (only the token, on stdout).
+    Token {
+        /// The user id (the token's `sub`).
+        #[arg(long)]
+        user: String,
+        /// Validity in hours.
+        #[arg(long, default_value_t = 24)]
+        hours: i64,
+        /// The local stack's data dir (its secret signs the token).
+        #[arg(long, default_value = ".eventpulse", env = "EVENTPULSE_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Sign with this secret instead (must match the server's).
+        #[arg(long, env = "EVENTPULSE_JWT_SECRET", hide_env_values = true)]
+        jwt_secret: Option<String>,
+    },
+    /// Upload event objects (presigned upload, then PUT).
+    Upload {
+        #[command(flatten)]
+        conn: remote::Conn,
+        #[command(flatten)]
+        args: remote::UploadArgs,
+    },
+    /// Query your stored events.
+    Events {
+        #[command(flatten)]
+        conn: remote::Conn,
+        #[command(subcommand)]
+        cmd: remote::EventsCmd,
+    },
+    /// Manage your quarantined uploads.
+    Quarantine {
+        #[command(flatten)]
+        conn: remote::Conn,
+        #[command(subcommand)]
+        cmd: remote::QuarantineCmd,
+    },
+    /// Your notifications, newest first.
+    Notifications {
+        #[command(flatten)]
+        conn: remote::Conn,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+    },
+    /// Export your events as NDJSON.
+    Exports {
+        #[command(flatten)]
+        conn: remote::Conn,
+        #[command(subcommand)]
+        cmd: remote::ExportsCmd,
+    },
+}
+
+fn init_logs(json: bool) {
+    use tracing_subscriber::{EnvFilter, fmt};
+    let filter =
+        EnvFilter::try_from_env("EVENTPULSE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    if json {
+        fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn report(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("eventpulse: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate(args) => validate::run(&args),
+        Command::Token {
+            user,
+            hours,
+            data_dir,
+            jwt_secret,
+        } => report((|| {
+            let secret = local::jwt_secret(jwt_secret.as_deref(), &data_dir)?;
+            println!(
+                "{}",
+                local::auth::mint(&secret, &user, chrono::Duration::hours(hours))?
+            );
+            Ok(())
+        })()),
+        Command::Local(args) => {
+            // Structured JSON logs: one audit line per request and per processed object.
+            init_logs(
+                std::env::var("EVENTPULSE_LOG_FORMAT")
+                    .map(|f| f != "text")
+                    .unwrap_or(true),
+            );
+            report(
+                runtime()
+                    .map_err(Into::into)
+                    .and_then(|rt| rt.block_on(local::run(args))),
+            )
+        }
+        Command::Upload { conn, args } => match runtime()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(remote::upload(&conn, &args)))
+        {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("eventpulse: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Events { conn, cmd } => report(
+            runtime()
+                .map_err(Into::into)
+                .and_then(|rt| rt.block_on(remote::events(&conn, &cmd))),
+        ),
+        Command::Quarantine { conn, cmd } => report(
+            runtime()
+                .map_err(Into::into)
+                .and_then(|rt| rt.block_on(remote::quarantine(&conn, &cmd))),
+        ),
+        Command::Notifications { conn, limit } => report(
+            runtime()
+                .map_err(Into::into)
+                .and_then(|rt| rt.block_on(remote::notifications(&conn, limit))),
+        ),
+        Command::Exports { conn, cmd } => report(
+            runtime()
+                .map_err(Into::into)
+                .and_then(|rt| rt.block_on(remote::exports(&conn, &cmd))),
+        ),
     }
 }

@@ -115,6 +115,17 @@ impl From<progenitor_client::ByteStream> for ProblemOrBytes {
     }
 }
 
+/// Reads a whole binary response body (e.g. a quarantined object).
+pub async fn read_all(stream: progenitor_client::ByteStream) -> Result<Vec<u8>, ClientError> {
+    use futures_util::TryStreamExt;
+    let chunks: Vec<bytes::Bytes> = stream
+        .into_inner()
+        .try_collect()
+        .await
+        .map_err(|e| ClientError::Transport(e.to_string()))?;
+    Ok(chunks.concat())
+}
+
 /// Filters of `GET /v1/events`, for [`EventPulse::all_events`].
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {

@@ -100,12 +100,13 @@ fn typed_upload_id(id: &str) -> Result<types::UploadId, ApiError> {
 
 fn stored_event(e: EventRecord) -> Result<StoredEvent, ApiError> {
     Ok(StoredEvent {
-        event: serde_json::from_value(e.body).map_err(|err| {
-            ApiError::internal(format!(
-                "stored event {} no longer matches the schema: {err}",
-                e.event_id
-            ))
-        })?,
+        event: serde_json::from_value(eventpulse_generated::json::integral_numbers(e.body))
+            .map_err(|err| {
+                ApiError::internal(format!(
+                    "stored event {} no longer matches the schema: {err}",
+                    e.event_id
+                ))
+            })?,
         received_at: e.received_at,
         upload_id: typed_upload_id(&e.upload_id)?,
     })

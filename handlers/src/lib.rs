@@ -6,6 +6,7 @@
 //! - [`api`]: the generated `EventPulseApi` trait, implemented on the ports.
 //! - [`cursor`]: signed pagination cursors.
 //! - [`exports`]: asynchronous NDJSON exports.
+//! - [`entry`]: the S3 "Object Created" event (via EventBridge) that starts processing.
 //! - [`processor`]: one uploaded object → stored or quarantined, exactly once.
 //! - `conformance` (feature `conformance`): the checks every adapter set must pass.
 
@@ -13,6 +14,7 @@ pub mod api;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod cursor;
+pub mod entry;
 pub mod exports;
 pub mod intake;
 pub mod keys;

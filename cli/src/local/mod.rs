@@ -1,0 +1,223 @@
+//! `eventpulse local`: the whole pipeline on one machine, on the embedded adapters.
+//!
+//! Wiring only: build the adapters once, hand them to the domain (processor, API, exporter),
+//! serve the generated router plus the presigned-URL endpoints, and run the processing queue.
+
+pub mod auth;
+pub mod pipeline;
+pub mod presign;
+pub mod secrets;
+pub mod server;
+
+use anyhow::Context;
+use eventpulse_embedded::{FsObjectStore, LocalNotifier, SqliteTable};
+use eventpulse_handlers::api::{Api, ApiConfig};
+use eventpulse_handlers::cursor::CursorSigner;
+use eventpulse_handlers::exports::{ExportRunner, Exporter};
+use eventpulse_handlers::intake::Intake;
+use eventpulse_handlers::ports::{
+    Clock, EventTable, ExportRecord, Notifier, ObjectStore, SystemClock,
+};
+use eventpulse_handlers::processor::Processor;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "EVENTPULSE_ADDR")]
+    pub addr: SocketAddr,
+    /// Where objects, the event table and keys are kept.
+    #[arg(long, default_value = ".eventpulse", env = "EVENTPULSE_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// HS256 secret for bearer tokens (default: the data dir's own, created on first start).
+    #[arg(long, env = "EVENTPULSE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// POST every notification to this URL as well.
+    #[arg(long, env = "EVENTPULSE_WEBHOOK")]
+    pub webhook: Option<String>,
+    /// Objects processed at the same time.
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+    /// Events waiting for a worker before uploads are made to wait (back-pressure).
+    #[arg(long, default_value_t = 256)]
+    pub queue: usize,
+    /// Largest accepted object, in bytes.
+    #[arg(long, default_value_t = eventpulse_generated::json::DEFAULT_MAX_BYTES)]
+    pub max_bytes: usize,
+    /// Print nothing but logs (no banner).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Starts exports as background tasks.
+struct TaskExports(Arc<Exporter>);
+
+impl ExportRunner for TaskExports {
+    fn start(&self, export: ExportRecord) {
+        let exporter = self.0.clone();
+        tokio::spawn(async move {
+            let id = export.export_id.clone();
+            if let Err(e) = exporter.run(export).await {
+                tracing::error!(export_id = %id, error = %e, "export could not be recorded");
+            }
+        });
+    }
+}
+
+/// The `/docs` page: the checked-in template with the vendored Redoc inlined.
+pub fn docs_html() -> String {
+    const TEMPLATE: &str = include_str!("../../../docs/api-docs.html");
+    const REDOC: &str = include_str!("../../../docs/vendor/redoc/redoc.standalone.js");
+    // A literal `</script` would end the inline script early.
+    TEMPLATE.replace("/*REDOC*/", &REDOC.replace("</script", "<\\/script"))
+}
+
+/// The JWT secret in force: flag/env, else the data dir's.
+pub fn jwt_secret(flag: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    match flag {
+        Some(f) if !f.is_empty() => Ok(f.as_bytes().to_vec()),
+        _ => Ok(secrets::Secrets::load_or_create(data_dir)?
+            .0
+            .jwt_secret
+            .into_bytes()),
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let (secrets, _) = secrets::Secrets::load_or_create(&args.data_dir)?;
+    let jwt = jwt_secret(args.jwt_secret.as_deref(), &args.data_dir)?;
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is another eventpulse running? use --addr)",
+                args.addr
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let base_url = format!("http://{addr}");
+
+    let objects: Arc<dyn ObjectStore> = Arc::new(FsObjectStore::open(&args.data_dir)?);
+    let table: Arc<dyn EventTable> = Arc::new(SqliteTable::open(
+        args.data_dir.join("eventpulse.sqlite3"),
+    )?);
+    let notifier: Arc<dyn Notifier> = Arc::new(LocalNotifier::new(args.webhook.clone()));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let intake = Arc::new(Intake::new(args.max_bytes, 100)?);
+    let processor = Arc::new(Processor {
+        objects: objects.clone(),
+        table: table.clone(),
+        notifier: notifier.clone(),
+        clock: clock.clone(),
+        intake,
+    });
+    let pipeline = pipeline::Pipeline::start(processor.clone(), args.workers, args.queue);
+    let dispatcher = Arc::new(pipeline.dispatcher.clone());
+    let presigner = Arc::new(presign::LocalPresigner::new(
+        secrets.presign_key.as_bytes(),
+        &base_url,
+    ));
+    let exporter = Arc::new(Exporter {
+        table: table.clone(),
+        objects: objects.clone(),
+        notifier,
+        clock: clock.clone(),
+    });
+    let api = Arc::new(Api {
+        table: table.clone(),
+        objects: objects.clone(),
+        presigner: presigner.clone(),
+        dispatcher: dispatcher.clone(),
+        exports: Arc::new(TaskExports(exporter)),
+        clock: clock.clone(),
+        cursors: CursorSigner::new(secrets.cursor_key.as_bytes()),
+        config: ApiConfig {
+            max_object_bytes: args.max_bytes as u64,
+            docs_html: Arc::from(docs_html()),
+            ..ApiConfig::default()
+        },
+    });
+    let auth = Arc::new(auth::JwtAuthenticator::new(&jwt));
+    let app =
+        eventpulse_generated::server::router(api, auth).merge(server::routes(server::Transfer {
+            objects,
+            table,
+            dispatcher,
+            presigner,
+            clock,
+            max_object_bytes: args.max_bytes as u64,
+        }));
+
+    // Finish what a previous run left: objects never processed, notifications not delivered.
+    let recovered = pipeline.recover().await?;
+    if recovered > 0 {
+        tracing::info!(recovered, "queued unfinished objects from the previous run");
+    }
+    let outbox = {
+        let processor = processor.clone();
+        tokio::spawn(async move {
+            loop {
+                match processor.flush_outbox().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(delivered = n, "delivered pending notifications"),
+                    Err(e) => tracing::warn!(error = %e, "notification outbox"),
+                }
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+        })
+    };
+
+    if !args.quiet {
+        let token = auth::mint(&jwt, "demo", chrono::Duration::hours(24))?;
+        print_banner(&base_url, &token, &args);
+    }
+    tracing::info!(%addr, data_dir = %args.data_dir.display(), "eventpulse local is listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("draining the processing queue");
+    outbox.abort();
+    pipeline.drain().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+fn print_banner(base_url: &str, token: &str, args: &Args) {
+    let data_dir = args.data_dir.display();
+    println!(
+        "\nEventPulse is running at {base_url}  (data in {data_dir})\n\
+         API docs:  {base_url}/docs\n\n\
+         A token for user `demo`, valid 24 h:\n\n  export EVENTPULSE_TOKEN={token}\n  export EVENTPULSE_API={base_url}\n\n\
+         Then, in another shell:\n\n\
+         \x20 eventpulse upload examples/events/valid/order-placed.json --wait\n\
+         \x20 eventpulse upload examples/events/invalid/order-currency-lowercase.json --wait\n\
+         \x20 eventpulse events list\n\
+         \x20 eventpulse quarantine list\n\
+         \x20 eventpulse notifications\n\n\
+         Tokens for other users: eventpulse token --user alice --data-dir {data_dir}\n\
+         Stop with Ctrl-C (in-flight objects are finished first).\n"
+    );
+}

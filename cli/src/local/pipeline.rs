@@ -1,0 +1,180 @@
+//! The local stand-in for S3 → EventBridge → Lambda: a bounded queue of "Object Created"
+//! events (serialised as the JSON AWS sends) and a fixed pool of workers that hand each one
+//! to the same entry point the processing Lambda uses.
+//!
+//! Bounded on purpose: when processing falls behind, `object_created` waits for room, so an
+//! upload is acknowledged only once its event is queued (back-pressure instead of unbounded
+//! memory). Retryable failures are retried with backoff a few times; after that — or on
+//! shutdown — the object simply stays in the process bucket and start-up recovery picks it up.
+
+use eventpulse_handlers::entry::{self, ObjectCreatedEvent};
+use eventpulse_handlers::ports::{Bucket, Clock, Dispatcher, ObjectStore, PortError, PortResult};
+use eventpulse_handlers::processor::Processor;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, mpsc, watch};
+use tokio::task::JoinSet;
+
+/// Name the process bucket has in local events (EventBridge events name a bucket).
+pub const LOCAL_PROCESS_BUCKET: &str = "eventpulse-local-process";
+const MAX_ATTEMPTS: u32 = 5;
+
+struct Job {
+    /// The EventBridge event, as JSON: what the Lambda would receive.
+    event: serde_json::Value,
+    attempt: u32,
+}
+
+#[derive(Clone)]
+pub struct QueueDispatcher {
+    tx: mpsc::Sender<Job>,
+    objects: Arc<dyn ObjectStore>,
+    clock: Arc<dyn Clock>,
+    enqueue_timeout: Duration,
+}
+
+#[async_trait::async_trait]
+impl Dispatcher for QueueDispatcher {
+    async fn object_created(&self, key: &str) -> PortResult<()> {
+        let Some(info) = self.objects.head(Bucket::Process, key).await? else {
+            return Ok(()); // Already processed and gone: S3 would not resend either.
+        };
+        let event = ObjectCreatedEvent::put_object(
+            LOCAL_PROCESS_BUCKET,
+            key,
+            info.size,
+            &info.etag,
+            self.clock.now(),
+        );
+        let event =
+            serde_json::to_value(&event).map_err(|e| PortError::permanent(e.to_string()))?;
+        tokio::time::timeout(
+            self.enqueue_timeout,
+            self.tx.send(Job { event, attempt: 1 }),
+        )
+        .await
+        .map_err(|_| PortError::transient("the processing queue is full; retry shortly"))?
+        .map_err(|_| PortError::transient("the processing queue is shutting down"))
+    }
+}
+
+pub struct Pipeline {
+    pub dispatcher: QueueDispatcher,
+    shutdown: watch::Sender<bool>,
+    workers: JoinSet<()>,
+}
+
+impl Pipeline {
+    /// Starts `workers` workers over a queue of `capacity` events.
+    pub fn start(processor: Arc<Processor>, workers: usize, capacity: usize) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>(capacity.max(1));
+        let rx = Arc::new(Mutex::new(rx));
+        let (shutdown, stop) = watch::channel(false);
+        let dispatcher = QueueDispatcher {
+            tx: tx.clone(),
+            objects: processor.objects.clone(),
+            clock: processor.clock.clone(),
+            enqueue_timeout: Duration::from_secs(30),
+        };
+        let mut set = JoinSet::new();
+        for _ in 0..workers.max(1) {
+            let (rx, tx, processor, stop) =
+                (rx.clone(), tx.clone(), processor.clone(), stop.clone());
+            set.spawn(worker(rx, tx, processor, stop));
+        }
+        Self {
+            dispatcher,
+            shutdown,
+            workers: set,
+        }
+    }
+
+    /// Queues every object left in the process bucket (crash recovery); returns how many.
+    pub async fn recover(&self) -> PortResult<usize> {
+        let mut after: Option<String> = None;
+        let mut n = 0;
+        loop {
+            let page = self
+                .dispatcher
+                .objects
+                .list(Bucket::Process, "", after.as_deref(), 1000)
+                .await?;
+            for info in &page {
+                self.dispatcher.object_created(&info.key).await?;
+                n += 1;
+            }
+            match page.last() {
+                Some(last) if page.len() == 1000 => after = Some(last.key.clone()),
+                _ => return Ok(n),
+            }
+        }
+    }
+
+    /// Stops taking new work, finishes what is queued or running, and returns.
+    pub async fn drain(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.workers.join_next().await.is_some() {}
+    }
+}
+
+async fn worker(
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    tx: mpsc::Sender<Job>,
+    processor: Arc<Processor>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let job = {
+            let mut rx = rx.lock().await;
+            if *stop.borrow() {
+                // Draining: take what is already queued, then leave.
+                match rx.try_recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                }
+            } else {
+                tokio::select! {
+                    job = rx.recv() => match job { Some(j) => j, None => return },
+                    _ = stop.changed() => continue,
+                }
+            }
+        };
+        run(job, &tx, &processor, &stop).await;
+    }
+}
+
+async fn run(
+    job: Job,
+    tx: &mpsc::Sender<Job>,
+    processor: &Processor,
+    stop: &watch::Receiver<bool>,
+) {
+    let event: ObjectCreatedEvent = match serde_json::from_value(job.event.clone()) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "dropping a malformed Object Created event");
+            return;
+        }
+    };
+    match entry::handle(processor, LOCAL_PROCESS_BUCKET, &event).await {
+        Ok(_) => {}
+        Err(e) if e.retryable() && job.attempt < MAX_ATTEMPTS && !*stop.borrow() => {
+            let delay = Duration::from_millis(200 * 2u64.pow(job.attempt));
+            tracing::warn!(key = %event.key(), attempt = job.attempt, error = %e, "retrying after {delay:?}");
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = tx
+                    .send(Job {
+                        event: job.event,
+                        attempt: job.attempt + 1,
+                    })
+                    .await;
+            });
+        }
+        Err(e) => {
+            // The object stays in the process bucket; the next start recovers it.
+            tracing::error!(key = %event.key(), attempt = job.attempt, error = %e, "giving up on this object for now");
+        }
+    }
+}

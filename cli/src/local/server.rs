@@ -1,0 +1,185 @@
+//! The local HTTP surface: the generated API router, plus the two endpoints that stand in
+//! for S3 presigned URLs (upload and download).
+
+use super::presign::{DOWNLOAD_PATH, LocalPresigner, Signed, UPLOAD_PATH, bucket_from_name};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use eventpulse_generated::server_rt::ApiError;
+use eventpulse_generated::types::UploadState;
+use eventpulse_handlers::keys;
+use eventpulse_handlers::ports::{Bucket, Clock, Dispatcher, EventTable, ObjectStore};
+use http::{HeaderMap, StatusCode, header};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Transfer {
+    pub objects: Arc<dyn ObjectStore>,
+    pub table: Arc<dyn EventTable>,
+    pub dispatcher: Arc<dyn Dispatcher>,
+    pub presigner: Arc<LocalPresigner>,
+    pub clock: Arc<dyn Clock>,
+    pub max_object_bytes: u64,
+}
+
+/// Problems from these endpoints look like the API's, minus the request context.
+fn problem(e: ApiError) -> Response {
+    e.into_response()
+}
+
+pub fn routes(state: Transfer) -> axum::Router {
+    axum::Router::new()
+        .route(&format!("{UPLOAD_PATH}{{*key}}"), put(upload))
+        .route(
+            &format!("{DOWNLOAD_PATH}{{bucket}}/{{*key}}"),
+            get(download),
+        )
+        .with_state(state)
+}
+
+/// `PUT` on a presigned upload URL: what S3 does for a presigned `PutObject`, then the
+/// "Object Created" event.
+async fn upload(
+    State(t): State<Transfer>,
+    Path(key): Path<String>,
+    Query(q): Query<Signed>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let allowed_length = match t.presigner.verify("PUT", &key, &q, t.clock.now()) {
+        Ok(n) => n,
+        Err(e) => {
+            return problem(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                e.to_string(),
+            ));
+        }
+    };
+    let Ok(target) = keys::parse_incoming(&key) else {
+        return problem(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Forbidden",
+            "this URL does not allow uploads to that key",
+        ));
+    };
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let limit = allowed_length.unwrap_or(t.max_object_bytes);
+    if let (Some(want), Some(got)) = (allowed_length, announced)
+        && want != got
+    {
+        return problem(ApiError::bad_request(format!(
+            "this URL accepts exactly {want} bytes, not {got}"
+        )));
+    }
+    if announced.is_some_and(|n| n > limit) {
+        return problem(ApiError::payload_too_large(format!(
+            "this URL accepts at most {limit} bytes"
+        )));
+    }
+    // One upload per URL: a second PUT could otherwise replace content that is being, or
+    // has been, processed.
+    match t.table.get_upload(&target.owner, &target.upload_id).await {
+        Ok(Some(u)) if u.status == UploadState::Pending => {}
+        Ok(Some(_)) => {
+            return problem(ApiError::conflict(
+                "this upload was already received; request a new upload URL",
+            ));
+        }
+        Ok(None) => {
+            return problem(ApiError::not_found(
+                "no such upload; request an upload URL first",
+            ));
+        }
+        Err(e) => return problem(ApiError::internal(e.to_string())),
+    }
+    match t.objects.head(Bucket::Process, &key).await {
+        Ok(None) => {}
+        Ok(Some(_)) => {
+            return problem(ApiError::conflict(
+                "this upload was already received; request a new upload URL",
+            ));
+        }
+        Err(e) => return problem(ApiError::internal(e.to_string())),
+    }
+    let bytes = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
+    {
+        Ok(b) => b,
+        Err(_) => {
+            return problem(ApiError::payload_too_large(format!(
+                "this URL accepts at most {limit} bytes"
+            )));
+        }
+    };
+    if let Some(want) = allowed_length
+        && bytes.len() as u64 != want
+    {
+        return problem(ApiError::bad_request(format!(
+            "this URL accepts exactly {want} bytes, not {}",
+            bytes.len()
+        )));
+    }
+    let info = match t
+        .objects
+        .put(Bucket::Process, &key, bytes, "application/json")
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => return problem(ApiError::internal(e.to_string())),
+    };
+    if let Err(e) = t.dispatcher.object_created(&key).await {
+        // The object is stored; it will be processed at the latest on the next start.
+        tracing::warn!(key, error = %e, "upload stored but not queued");
+    }
+    tracing::info!(target: "eventpulse::audit", kind = "upload", key, owner = %target.owner, upload_id = %target.upload_id, size = info.size);
+    (
+        StatusCode::OK,
+        [(header::ETAG, format!("\"{}\"", info.etag))],
+    )
+        .into_response()
+}
+
+/// `GET` on a presigned download URL.
+async fn download(
+    State(t): State<Transfer>,
+    Path((bucket, key)): Path<(String, String)>,
+    Query(q): Query<Signed>,
+) -> Response {
+    if let Err(e) = t
+        .presigner
+        .verify("GET", &format!("{bucket}/{key}"), &q, t.clock.now())
+    {
+        return problem(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Forbidden",
+            e.to_string(),
+        ));
+    }
+    let Some(bucket) = bucket_from_name(&bucket) else {
+        return problem(ApiError::not_found("no such bucket"));
+    };
+    match t.objects.get(bucket, &key, u64::MAX).await {
+        Ok(Some(o)) => {
+            let content_type = if key.ends_with(".ndjson") {
+                "application/x-ndjson"
+            } else {
+                "application/octet-stream"
+            };
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, content_type)],
+                o.bytes,
+            )
+                .into_response()
+        }
+        Ok(None) => problem(ApiError::not_found("no such object")),
+        Err(e) => problem(ApiError::internal(e.to_string())),
+    }
+}

@@ -1,0 +1,123 @@
+//! A real `eventpulse local` process for tests and benchmarks: ephemeral port, given data
+//! dir, JSON logs captured.
+
+#![allow(dead_code)]
+
+use eventpulse_client::EventPulse;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_eventpulse")
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub data: PathBuf,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    pub fn start(data: &Path) -> Server {
+        Self::start_with(data, &[])
+    }
+
+    pub fn start_with(data: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(bin())
+            .args(["local", "--addr", "127.0.0.1:0", "--quiet"])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(data)
+            .env("EVENTPULSE_LOG_FORMAT", "json")
+            .env("EVENTPULSE_LOG", "info")
+            .env_remove("EVENTPULSE_JWT_SECRET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start eventpulse local");
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("eventpulse local is listening") {
+                    let v: Value = serde_json::from_str(&line).unwrap_or_default();
+                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("server did not start: {:?}", logs.lock().unwrap()));
+        Server {
+            child: Some(child),
+            base: format!("http://{addr}"),
+            data: data.to_path_buf(),
+            logs,
+        }
+    }
+
+    pub fn token(&self, user: &str) -> String {
+        let out = Command::new(bin())
+            .args(["token", "--user", user])
+            .arg("--data-dir")
+            .arg(&self.data)
+            .env_remove("EVENTPULSE_JWT_SECRET")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    pub fn client(&self, user: &str) -> EventPulse {
+        EventPulse::new(&self.base, Some(&self.token(user))).unwrap()
+    }
+
+    /// SIGTERM, then wait: the server drains in-flight work and exits.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let status = child.wait().unwrap();
+            assert!(status.success(), "server exited with {status}");
+        }
+    }
+
+    pub fn log_lines(&self) -> Vec<Value> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
