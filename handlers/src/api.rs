@@ -419,8 +419,21 @@ impl EventPulseApi for Api {
     ) -> Result<ReprocessQuarantineResponse, ApiError> {
         let q = self.quarantine_of(&p.user_id, &req.upload_id).await?;
         let incoming = keys::incoming_key(&p.user_id, &q.upload_id);
-        // Copy back first: if anything fails after this, the quarantine entry still lists the
-        // object, so nothing is lost and the user can retry.
+        // Reopen first, so that the copy below, which on AWS itself triggers processing, finds
+        // the upload pending. The entry stays listed (and reopening stays possible) until
+        // processing ends, so a failure after this line loses nothing: retrying the
+        // request repeats the steps.
+        if !self
+            .table
+            .reopen_upload(&p.user_id, &q.upload_id)
+            .await
+            .map_err(storage)?
+        {
+            return Err(ApiError::conflict(format!(
+                "Upload {} is not quarantined any more.",
+                q.upload_id
+            )));
+        }
         if self
             .objects
             .copy(Bucket::Quarantine, &q.key, Bucket::Process, &incoming)
@@ -433,25 +446,6 @@ impl EventPulseApi for Api {
                 q.upload_id
             )));
         }
-        if !self
-            .table
-            .reopen_upload(&p.user_id, &q.upload_id)
-            .await
-            .map_err(storage)?
-        {
-            return Err(ApiError::conflict(format!(
-                "Upload {} is already being reprocessed.",
-                q.upload_id
-            )));
-        }
-        self.objects
-            .delete(Bucket::Quarantine, &crate::ports::report_key(&q.key))
-            .await
-            .map_err(storage)?;
-        self.objects
-            .delete(Bucket::Quarantine, &q.key)
-            .await
-            .map_err(storage)?;
         self.dispatcher
             .object_created(&incoming)
             .await

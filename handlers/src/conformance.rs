@@ -1593,8 +1593,8 @@ pub async fn commit_quarantined(table: &dyn EventTable) {
     assert!(outbox_of(table, &o).await.is_empty());
 }
 
-/// reopen_upload: quarantined → pending, out of the quarantine index; delete_quarantine
-/// removes the entry only.
+/// reopen_upload: quarantined → pending, still listed until processing ends (idempotent);
+/// commit_stored removes the entry; delete_quarantine removes the entry only.
 pub async fn reopen_and_delete_quarantine(table: &dyn EventTable) {
     let o = owner("reopen");
     let at = t("2026-11-27T10:00:00Z");
@@ -1622,22 +1622,39 @@ pub async fn reopen_and_delete_quarantine(table: &dyn EventTable) {
         "conformance: reopen_upload must make the upload pending"
     );
     assert!(
-        ok("get_quarantine", table.get_quarantine(&o, "r-1").await).is_none(),
-        "conformance: reopen_upload must remove the quarantine entry"
+        ok("get_quarantine", table.get_quarantine(&o, "r-1").await).is_some(),
+        "conformance: reopen_upload must keep the quarantine entry until processing ends"
     );
     assert_eq!(
-        ok("list_quarantine", table.list_quarantine(&o, None, 10).await)
-            .into_iter()
-            .map(|q| q.upload_id)
-            .collect::<Vec<_>>(),
-        vec!["r-2".to_string()]
+        ok("list_quarantine", table.list_quarantine(&o, None, 10).await).len(),
+        2,
+        "conformance: a reopened upload stays listed"
     );
     assert!(
-        !ok(
-            "reopen_upload (pending)",
+        ok(
+            "reopen_upload (again)",
             table.reopen_upload(&o, "r-1").await
         ),
-        "conformance: reopen_upload of a pending upload must return false"
+        "conformance: reopen_upload must be idempotent (a retried reprocess)"
+    );
+    let fresh = UploadRecord {
+        owner: o.clone(),
+        upload_id: "r-fresh".into(),
+        key: format!("incoming/{o}/r-fresh.json"),
+        status: UploadState::Pending,
+        created_at: at,
+        etag: None,
+        event_count: None,
+        processed_at: None,
+        reason_code: None,
+    };
+    assert!(ok("create_upload", table.create_upload(&fresh).await));
+    assert!(
+        !ok(
+            "reopen_upload (pending, never quarantined)",
+            table.reopen_upload(&o, "r-fresh").await
+        ),
+        "conformance: reopen_upload of an upload without a quarantine entry must return false"
     );
     assert!(!ok(
         "reopen_upload (missing)",
@@ -1689,6 +1706,10 @@ pub async fn reopen_and_delete_quarantine(table: &dyn EventTable) {
             already: false
         },
         "conformance: after reopen_upload the same ETag may be stored"
+    );
+    assert!(
+        ok("get_quarantine", table.get_quarantine(&o, "r-1").await).is_none(),
+        "conformance: commit_stored must remove the upload's quarantine entry"
     );
     assert!(
         !ok(

@@ -6,6 +6,7 @@
 //! `eventpulse validate` and the processor, so what the CLI accepts offline is exactly what
 //! the pipeline stores.
 
+use chrono::Datelike;
 use eventpulse_generated::json::ParseError;
 use eventpulse_generated::rt::OccurredAt;
 use eventpulse_generated::types::{Event, EventError, ReasonCode};
@@ -81,10 +82,12 @@ impl Intake {
             Err(Rejection::Parse(e)) => return Verdict::Rejected(rejected_parse(&e)),
             Err(Rejection::Schema(errors)) => return Verdict::Rejected(rejected_schema(errors)),
         };
+        let single = !doc.is_array();
         let events: Vec<Value> = match doc {
             Value::Array(items) => items,
             single => vec![single],
         };
+        let total = events.len() as u64;
         let mut out = Vec::with_capacity(events.len());
         for (index, body) in events.into_iter().enumerate() {
             match parsed(index, body) {
@@ -100,13 +103,49 @@ impl Intake {
                             index: Some(index as u64),
                             keyword: "type".into(),
                             message,
-                            pointer: format!("/{index}"),
+                            pointer: if single {
+                                String::new()
+                            } else {
+                                format!("/{index}")
+                            },
                         }],
                         error_count: 1,
-                        event_count: Some(out.len() as u64),
+                        event_count: Some(total),
                     });
                 }
             }
+        }
+        // RFC 3339 allows offsets that move 0000-01-01 or 9999-12-31 outside years 0000-9999
+        // in UTC, where no store can keep them in order. Refuse those, naming the field.
+        let out_of_range: Vec<EventError> = out
+            .iter()
+            .filter(|e| !(0..=9999).contains(&e.occurred_at.utc().year()))
+            .map(|e| EventError {
+                event_id: Some(e.event_id.clone()),
+                index: Some(e.index as u64),
+                keyword: "range".into(),
+                message: format!(
+                    "{} is outside years 0000-9999 once converted to UTC",
+                    e.occurred_at
+                ),
+                pointer: if single {
+                    "/occurredAt".into()
+                } else {
+                    format!("/{}/occurredAt", e.index)
+                },
+            })
+            .collect();
+        if !out_of_range.is_empty() {
+            return Verdict::Rejected(Rejected {
+                reason: ReasonCode::SchemaViolation,
+                message: format!(
+                    "{} event(s) occur outside years 0000-9999 in UTC; nothing from this object was stored.",
+                    out_of_range.len()
+                ),
+                error_count: out_of_range.len() as u64,
+                errors: out_of_range,
+                event_count: Some(total),
+            });
         }
         Verdict::Accepted(out)
     }
@@ -381,6 +420,27 @@ mod tests {
         assert!(matches!(
             intake().check(too_big.as_bytes()),
             Verdict::Rejected(_)
+        ));
+    }
+
+    #[test]
+    fn instants_outside_years_0000_to_9999_in_utc_are_refused() {
+        let mut early = view("early");
+        early["occurredAt"] = json!("0000-01-01T00:00:00+01:00");
+        let mut late = view("late");
+        late["occurredAt"] = json!("9999-12-31T23:30:00-01:00");
+        let doc = serde_json::to_vec(&json!([view("ok"), early, late])).unwrap();
+        let Verdict::Rejected(r) = intake().check(&doc) else {
+            panic!("accepted")
+        };
+        assert_eq!(r.reason, ReasonCode::SchemaViolation);
+        let pointers: Vec<_> = r.errors.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/1/occurredAt", "/2/occurredAt"]);
+        let mut edge = view("edge");
+        edge["occurredAt"] = json!("0000-01-01T00:00:00Z");
+        assert!(matches!(
+            intake().check(&serde_json::to_vec(&edge).unwrap()),
+            Verdict::Accepted(_)
         ));
     }
 

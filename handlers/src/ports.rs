@@ -211,9 +211,10 @@ pub trait EventTable: Send + Sync {
     async fn create_upload(&self, upload: &UploadRecord) -> PortResult<bool>;
     async fn get_upload(&self, owner: &str, upload_id: &str) -> PortResult<Option<UploadRecord>>;
 
-    /// Atomically stores every event of one object and marks the upload stored, or writes
-    /// nothing (conflict, or already final). An event already stored with the same content
-    /// is a duplicate, not a conflict; the upload record is created if missing.
+    /// Atomically stores every event of one object and marks the upload stored (removing any
+    /// quarantine entry it had from an earlier attempt), or writes nothing (conflict, or
+    /// already final). An event already stored with the same content is a duplicate, not a
+    /// conflict; the upload record is created if missing.
     async fn commit_stored(
         &self,
         upload: &UploadRecord,
@@ -230,8 +231,10 @@ pub trait EventTable: Send + Sync {
         notification: &Notification,
     ) -> PortResult<bool>;
 
-    /// Quarantined → pending, removing it from the quarantine index (for reprocessing).
-    /// False if the upload is not quarantined.
+    /// Quarantined → pending, for reprocessing. The quarantine entry stays listed until
+    /// processing ends: `commit_stored` removes it, `commit_quarantined` replaces it. Idempotent:
+    /// true when the upload has a quarantine entry and is now pending (also if it already
+    /// was); false when it has no entry or is stored.
     async fn reopen_upload(&self, owner: &str, upload_id: &str) -> PortResult<bool>;
     async fn get_quarantine(
         &self,

@@ -122,6 +122,13 @@ impl Processor {
             Err(e) => {
                 tracing::warn!(target: "eventpulse::audit", key, error = %e, "object outside the key layout");
                 let (qkey, id) = keys::operator_quarantine(key);
+                if let Some(done) = self.already_final(keys::OPERATOR, &id, &info).await? {
+                    self.objects.delete(Bucket::Process, key).await?;
+                    return Ok(Outcome::Skipped {
+                        key: key.into(),
+                        why: done,
+                    });
+                }
                 let rejected = Rejected {
                     reason: ReasonCode::InvalidKey,
                     message: format!("The object key is outside the layout: {e}."),
@@ -210,6 +217,12 @@ impl Processor {
                 duplicates,
                 ..
             } => {
+                // A reprocessed upload may have left a quarantined copy; its entry went with
+                // the commit, so remove the objects too (absent objects are no error).
+                self.objects
+                    .delete(Bucket::Quarantine, &report_key(&qkey))
+                    .await?;
+                self.objects.delete(Bucket::Quarantine, &qkey).await?;
                 self.objects.delete(Bucket::Process, key).await?;
                 Ok(Outcome::Stored {
                     owner: owner.into(),
@@ -366,11 +379,17 @@ impl Processor {
 
     /// Delivers notifications recorded but not delivered (after a crash or a failed
     /// delivery). Returns how many were delivered.
+    ///
+    /// One notification that cannot be delivered does not hold back the others: it is
+    /// logged and retried on the next flush.
     pub async fn flush_outbox(&self) -> Result<usize, ProcessError> {
         let mut delivered = 0;
         for (owner, n) in self.table.undelivered_notifications(100).await? {
-            if owner != keys::OPERATOR {
-                self.notifier.deliver(&owner, &n).await?;
+            if owner != keys::OPERATOR
+                && let Err(e) = self.notifier.deliver(&owner, &n).await
+            {
+                tracing::warn!(owner, notification_id = %n.notification_id, error = %e, "notification still not delivered");
+                continue;
             }
             self.table.mark_delivered(&n.notification_id).await?;
             delivered += 1;

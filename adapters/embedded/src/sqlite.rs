@@ -488,6 +488,12 @@ fn commit_stored_tx(
         });
     }
     upsert_final(&tx, upload, UploadState::Stored)?;
+    // A reprocessed upload that is now stored is no longer quarantined.
+    tx.execute(
+        "DELETE FROM quarantine WHERE owner = ?1 AND upload_id = ?2",
+        params![upload.owner, upload.upload_id],
+    )
+    .map_err(db_error)?;
     let mut inserted = 0u64;
     {
         let mut insert = tx
@@ -779,25 +785,31 @@ impl EventTable for SqliteTable {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_error)?;
+            // Only what is listed in quarantine can be reopened; the entry stays listed
+            // until processing ends (stored removes it, quarantined replaces it).
+            let listed: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM quarantine WHERE owner = ?1 AND upload_id = ?2",
+                    params![owner, upload_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_error)?;
+            if listed.is_none() {
+                return Ok(false);
+            }
             // Pending again: the final-state fields describe nothing until it is final again.
+            // Already pending (a retried reopen) is fine: reopening is idempotent.
             let n = tx
                 .execute(
                     "UPDATE uploads SET status = 'pending', etag = NULL, event_count = NULL,
                          processed_at = NULL, reason_code = NULL
-                     WHERE owner = ?1 AND upload_id = ?2 AND status = 'quarantined'",
+                     WHERE owner = ?1 AND upload_id = ?2 AND status IN ('quarantined', 'pending')",
                     params![owner, upload_id],
                 )
                 .map_err(db_error)?;
-            if n == 0 {
-                return Ok(false);
-            }
-            tx.execute(
-                "DELETE FROM quarantine WHERE owner = ?1 AND upload_id = ?2",
-                params![owner, upload_id],
-            )
-            .map_err(db_error)?;
             tx.commit().map_err(db_error)?;
-            Ok(true)
+            Ok(n > 0)
         })
         .await
     }

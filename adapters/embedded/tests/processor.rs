@@ -462,7 +462,19 @@ async fn a_failed_delivery_waits_in_the_outbox() {
         1
     );
 
-    assert!(env.processor.flush_outbox().await.is_err(), "still down");
+    assert_eq!(
+        env.processor.flush_outbox().await.expect("flush"),
+        0,
+        "still down: nothing delivered, and the notification stays in the outbox"
+    );
+    assert_eq!(
+        env.table
+            .undelivered_notifications(10)
+            .await
+            .expect("outbox")
+            .len(),
+        1
+    );
     env.notifier.fail.store(false, Ordering::SeqCst);
     assert_eq!(env.processor.flush_outbox().await.expect("flush"), 1);
     assert_eq!(env.notifier.count(), 1);
@@ -477,5 +489,85 @@ async fn a_failed_delivery_waits_in_the_outbox() {
         env.processor.flush_outbox().await.expect("flush"),
         0,
         "delivered once"
+    );
+}
+
+#[tokio::test]
+async fn a_reprocessed_upload_that_is_stored_leaves_quarantine() {
+    let env = env();
+    let key = keys::incoming_key("alice", "u-7");
+    // First attempt: conflicts with an event stored earlier.
+    env.upload(&keys::incoming_key("alice", "u-0"), &json!({"eventId": "e", "type": "page.view",
+        "occurredAt": "2026-11-27T10:00:00Z", "source": "s", "data": {"url": "https://a.example/"}})).await;
+    assert!(matches!(
+        env.process(&keys::incoming_key("alice", "u-0")).await,
+        Outcome::Stored { .. }
+    ));
+    let conflicting = json!({"eventId": "e", "type": "page.view", "occurredAt": "2026-11-27T10:00:00Z",
+        "source": "s", "data": {"url": "https://b.example/"}});
+    env.upload(&key, &conflicting).await;
+    assert!(matches!(
+        env.process(&key).await,
+        Outcome::Quarantined {
+            reason: ReasonCode::EventIdConflict,
+            ..
+        }
+    ));
+    let qkey = keys::quarantine_key("alice", "u-7");
+    assert!(
+        env.processor
+            .objects
+            .head(Bucket::Quarantine, &qkey)
+            .await
+            .expect("head")
+            .is_some()
+    );
+
+    // Reprocess after the user fixed the cause: reopen, then the object comes back.
+    assert!(
+        env.table
+            .reopen_upload("alice", "u-7")
+            .await
+            .expect("reopen")
+    );
+    assert!(
+        env.table
+            .get_quarantine("alice", "u-7")
+            .await
+            .expect("get")
+            .is_some(),
+        "still listed while reprocessing"
+    );
+    env.upload(
+        &key,
+        &json!({"eventId": "e2", "type": "page.view", "occurredAt": "2026-11-27T10:00:00Z",
+        "source": "s", "data": {"url": "https://b.example/"}}),
+    )
+    .await;
+    assert!(matches!(env.process(&key).await, Outcome::Stored { .. }));
+    assert!(
+        env.table
+            .get_quarantine("alice", "u-7")
+            .await
+            .expect("get")
+            .is_none(),
+        "stored: no longer quarantined"
+    );
+    assert!(
+        env.processor
+            .objects
+            .head(Bucket::Quarantine, &qkey)
+            .await
+            .expect("head")
+            .is_none(),
+        "quarantined copy removed"
+    );
+    assert!(
+        env.processor
+            .objects
+            .head(Bucket::Quarantine, &report_key(&qkey))
+            .await
+            .expect("head")
+            .is_none()
     );
 }

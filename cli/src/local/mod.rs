@@ -103,9 +103,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let base_url = format!("http://{addr}");
 
     let objects: Arc<dyn ObjectStore> = Arc::new(FsObjectStore::open(&args.data_dir)?);
-    let table: Arc<dyn EventTable> = Arc::new(SqliteTable::open(
-        args.data_dir.join("eventpulse.sqlite3"),
-    )?);
+    let table: Arc<dyn EventTable> =
+        Arc::new(SqliteTable::open(args.data_dir.join("eventpulse.sqlite3"))?);
     let notifier: Arc<dyn Notifier> = Arc::new(LocalNotifier::new(args.webhook.clone()));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let intake = Arc::new(Intake::new(args.max_bytes, 100)?);
