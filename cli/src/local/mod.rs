@@ -174,6 +174,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if !args.quiet {
         let token = auth::mint(&jwt, "demo", chrono::Duration::hours(24))?;
         print_banner(&base_url, &token, &args);
+        if args.jwt_secret.is_none() {
+            println!(
+                "Tokens are signed with a random secret generated for this data dir and kept in {} (mode 0600);
+                 set EVENTPULSE_JWT_SECRET to use your own.
+",
+                args.data_dir.join(secrets::FILE).display()
+            );
+        }
     }
     tracing::info!(%addr, data_dir = %args.data_dir.display(), "eventpulse local is listening");
     axum::serve(listener, app)

@@ -1,0 +1,143 @@
+//! The API commands of `eventpulse`, run as a user would against a real local stack.
+
+mod support;
+
+use serde_json::Value;
+use std::process::{Command, Output};
+use support::{Server, bin, root};
+
+fn run(server: &Server, token: &str, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .current_dir(root())
+        .env("EVENTPULSE_API", &server.base)
+        .env("EVENTPULSE_TOKEN", token)
+        .output()
+        .expect("run eventpulse")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn a_session_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let token = server.token("carol");
+
+    // Upload a directory with a progress bar, wait for the outcomes.
+    let o = run(
+        &server,
+        &token,
+        &[
+            "upload",
+            "examples/events/valid/order-placed.json",
+            "examples/events/valid/page-view-full.json",
+            "--wait",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout).matches("stored ").count(),
+        2,
+        "{}",
+        text(&o.stdout)
+    );
+
+    // An invalid object: exit 1, the reason, and where to look.
+    let o = run(
+        &server,
+        &token,
+        &[
+            "upload",
+            "examples/events/invalid/batch-one-bad-event.json",
+            "--wait",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("quarantined") && out.contains("schema_violation"),
+        "{out}"
+    );
+
+    let o = run(&server, &token, &["events", "list", "--json"]);
+    let page: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let o = run(
+        &server,
+        &token,
+        &["events", "list", "--type", "page.view", "--all", "--json"],
+    );
+    let all: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    let o = run(&server, &token, &["events", "get", "order-2026-000481"]);
+    assert!(o.status.success());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()["event"]["data"]["currency"],
+        "EUR"
+    );
+
+    let o = run(&server, &token, &["quarantine", "list", "--json"]);
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let id = list[0]["uploadId"].as_str().unwrap().to_string();
+    let o = run(&server, &token, &["quarantine", "show", &id]);
+    assert!(
+        text(&o.stdout).contains("/1/data/currency: [pattern]"),
+        "{}",
+        text(&o.stdout)
+    );
+    let saved = dir.path().join("download.json");
+    let o = run(
+        &server,
+        &token,
+        &["quarantine", "download", &id, "-o", saved.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        std::fs::read(&saved).unwrap(),
+        std::fs::read(root().join("examples/events/invalid/batch-one-bad-event.json")).unwrap()
+    );
+
+    let o = run(&server, &token, &["notifications"]);
+    assert!(
+        text(&o.stdout).contains("object_quarantined"),
+        "{}",
+        text(&o.stdout)
+    );
+
+    let o = run(&server, &token, &["exports", "create", "--wait"]);
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("done") && out.contains("2 event(s)") && out.contains("download: http"),
+        "{out}"
+    );
+
+    let o = run(&server, &token, &["quarantine", "delete", &id]);
+    assert!(o.status.success());
+    let o = run(&server, &token, &["quarantine", "show", &id]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("404"), "{}", text(&o.stderr));
+
+    // A bad token: a clear message with the way out.
+    let o = run(&server, "not-a-token", &["events", "list"]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("401") && err.contains("eventpulse token --user"),
+        "{err}"
+    );
+    // No server: says so.
+    let o = Command::new(bin())
+        .args(["events", "list"])
+        .env("EVENTPULSE_API", "http://127.0.0.1:9")
+        .env("EVENTPULSE_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert!(
+        text(&o.stderr).contains("cannot reach the API"),
+        "{}",
+        text(&o.stderr)
+    );
+}
