@@ -322,8 +322,13 @@ pub enum QuarantineCmd {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
-    /// Process a quarantined upload again.
-    Reprocess { upload_id: String },
+    /// Process a quarantined upload again (after fixing what made it fail).
+    Reprocess {
+        upload_id: String,
+        /// Wait for the new outcome and print it.
+        #[arg(long)]
+        wait: bool,
+    },
     /// Delete a quarantined upload and its report.
     Delete { upload_id: String },
 }
@@ -414,21 +419,36 @@ pub async fn quarantine(conn: &Conn, cmd: &QuarantineCmd) -> Result<()> {
                 }
             }
         }
-        QuarantineCmd::Reprocess { upload_id } => {
-            let s = api
+        QuarantineCmd::Reprocess { upload_id, wait } => {
+            let mut s = api
                 .reprocess_quarantine()
                 .upload_id(upload_id.as_str())
                 .send()
                 .await
                 .map_err(|e| explain(e.into()))?
                 .into_inner();
+            if *wait {
+                s = wait_for(&ep, &s.upload_id, 60).await?;
+            }
             if conn.json {
                 print_json(&s)?;
             } else {
-                println!(
-                    "upload {} is being processed again; check it with `eventpulse upload` --wait or GET /v1/uploads/{}",
-                    *s.upload_id, *s.upload_id
-                );
+                match (s.status, s.reason_code) {
+                    (UploadState::Pending, _) => println!(
+                        "upload {} is being processed again (use --wait to see the outcome)",
+                        *s.upload_id
+                    ),
+                    (UploadState::Stored, _) => println!(
+                        "upload {} is now stored: {} event(s)",
+                        *s.upload_id,
+                        s.event_count.unwrap_or(0)
+                    ),
+                    (UploadState::Quarantined, r) => println!(
+                        "upload {} was quarantined again: {}",
+                        *s.upload_id,
+                        r.map(|r| r.to_string()).unwrap_or_default()
+                    ),
+                }
             }
         }
         QuarantineCmd::Delete { upload_id } => {

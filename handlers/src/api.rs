@@ -135,6 +135,40 @@ impl Api {
             })
     }
 
+    /// The position a request's cursor stands for (none on a first page).
+    fn after<P: serde::de::DeserializeOwned>(
+        &self,
+        cursor: &Option<Cursor>,
+        owner: &str,
+        fp: &str,
+    ) -> Result<Option<P>, ApiError> {
+        cursor
+            .as_ref()
+            .map(|c| self.cursors.decode(c, owner, fp).map_err(bad_cursor))
+            .transpose()
+    }
+
+    /// Cuts `rows` (fetched with one extra row) to a page, and signs the cursor of the next
+    /// page when that extra row shows there is one.
+    fn page<T, P: serde::Serialize>(
+        &self,
+        mut rows: Vec<T>,
+        limit: usize,
+        owner: &str,
+        fp: &str,
+        position: impl Fn(&T) -> P,
+    ) -> Result<(Vec<T>, Option<Cursor>), ApiError> {
+        if rows.len() <= limit {
+            return Ok((rows, None));
+        }
+        rows.truncate(limit);
+        let next = rows
+            .last()
+            .map(|last| cursor_value(self.cursors.encode(owner, fp, &position(last))))
+            .transpose()?;
+        Ok((rows, next))
+    }
+
     fn export_status(&self, e: &ExportRecord) -> Result<ExportStatus, ApiError> {
         let (download_url, expires_at) = match (&e.status, &e.result_key) {
             (ExportState::Done, Some(key)) => {
@@ -263,31 +297,17 @@ impl EventPulseApi for Api {
             to: req.to,
         };
         let fp = fingerprint("list_events", &query);
-        let after: Option<EventPosition> = match &req.cursor {
-            Some(c) => Some(
-                self.cursors
-                    .decode(c, &p.user_id, &fp)
-                    .map_err(bad_cursor)?,
-            ),
-            None => None,
-        };
+        let after: Option<EventPosition> = self.after(&req.cursor, &p.user_id, &fp)?;
         let limit = page_size(req.limit);
-        let mut rows = self
+        let rows = self
             .table
             .list_events(&p.user_id, &query, after.as_ref(), limit + 1)
             .await
             .map_err(storage)?;
-        let next_cursor = if rows.len() > limit {
-            rows.truncate(limit);
-            let last = rows.last().map(|e| EventPosition {
-                occurred_at: e.occurred_at,
-                event_id: e.event_id.clone(),
-            });
-            last.map(|pos| cursor_value(self.cursors.encode(&p.user_id, &fp, &pos)))
-                .transpose()?
-        } else {
-            None
-        };
+        let (rows, next_cursor) = self.page(rows, limit, &p.user_id, &fp, |e| EventPosition {
+            occurred_at: e.occurred_at,
+            event_id: e.event_id.clone(),
+        })?;
         let items = rows
             .into_iter()
             .map(stored_event)
@@ -318,31 +338,18 @@ impl EventPulseApi for Api {
         req: ListQuarantineRequest,
     ) -> Result<ListQuarantineResponse, ApiError> {
         let fp = fingerprint("list_quarantine", &());
-        let after: Option<QuarantinePosition> = match &req.cursor {
-            Some(c) => Some(
-                self.cursors
-                    .decode(c, &p.user_id, &fp)
-                    .map_err(bad_cursor)?,
-            ),
-            None => None,
-        };
+        let after: Option<QuarantinePosition> = self.after(&req.cursor, &p.user_id, &fp)?;
         let limit = page_size(req.limit);
-        let mut rows = self
+        let rows = self
             .table
             .list_quarantine(&p.user_id, after.as_ref(), limit + 1)
             .await
             .map_err(storage)?;
-        let next_cursor = if rows.len() > limit {
-            rows.truncate(limit);
-            let last = rows.last().map(|q| QuarantinePosition {
+        let (rows, next_cursor) =
+            self.page(rows, limit, &p.user_id, &fp, |q| QuarantinePosition {
                 quarantined_at: q.quarantined_at,
                 upload_id: q.upload_id.clone(),
-            });
-            last.map(|pos| cursor_value(self.cursors.encode(&p.user_id, &fp, &pos)))
-                .transpose()?
-        } else {
-            None
-        };
+            })?;
         let items = rows
             .into_iter()
             .map(|q| {
@@ -490,31 +497,18 @@ impl EventPulseApi for Api {
         req: ListNotificationsRequest,
     ) -> Result<ListNotificationsResponse, ApiError> {
         let fp = fingerprint("list_notifications", &());
-        let after: Option<NotificationPosition> = match &req.cursor {
-            Some(c) => Some(
-                self.cursors
-                    .decode(c, &p.user_id, &fp)
-                    .map_err(bad_cursor)?,
-            ),
-            None => None,
-        };
+        let after: Option<NotificationPosition> = self.after(&req.cursor, &p.user_id, &fp)?;
         let limit = page_size(req.limit);
-        let mut items = self
+        let rows = self
             .table
             .list_notifications(&p.user_id, after.as_ref(), limit + 1)
             .await
             .map_err(storage)?;
-        let next_cursor = if items.len() > limit {
-            items.truncate(limit);
-            let last = items.last().map(|n| NotificationPosition {
+        let (items, next_cursor) =
+            self.page(rows, limit, &p.user_id, &fp, |n| NotificationPosition {
                 created_at: n.created_at,
                 notification_id: n.notification_id.clone(),
-            });
-            last.map(|pos| cursor_value(self.cursors.encode(&p.user_id, &fp, &pos)))
-                .transpose()?
-        } else {
-            None
-        };
+            })?;
         Ok(ListNotificationsResponse::Ok(NotificationPage {
             items,
             next_cursor,
