@@ -115,7 +115,11 @@ fn a_session_with_the_cli() {
     );
 
     let o = run(&server, &token, &["quarantine", "reprocess", &id, "--wait"]);
-    assert!(text(&o.stdout).contains("quarantined again: schema_violation"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("quarantined again: schema_violation"),
+        "{}",
+        text(&o.stdout)
+    );
 
     let o = run(&server, &token, &["quarantine", "delete", &id]);
     assert!(o.status.success());

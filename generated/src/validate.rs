@@ -261,7 +261,18 @@ fn convert(
         event_id,
         pointer: format!("{prefix}{}", e.instance_path().as_str()),
         keyword: e.kind().keyword().to_string(),
-        message: e.to_string(),
+        message: bounded(e.to_string()),
+    }
+}
+
+/// Longest message kept per error. The validator quotes the offending value, which may be
+/// megabytes long; a report must stay small whatever was uploaded.
+pub const MAX_MESSAGE_CHARS: usize = 512;
+
+fn bounded(message: String) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}… (truncated)", &message[..cut]),
+        None => message,
     }
 }
 
@@ -373,6 +384,23 @@ mod tests {
             ("", "maxItems")
         );
         assert!(v().validate_value(&json!([])).unwrap_err().errors[0].keyword == "minItems");
+    }
+
+    #[test]
+    fn messages_quoting_huge_values_are_bounded() {
+        let mut e = order("EUR");
+        e["eventId"] = json!("\"".repeat(100_000));
+        let errs = v().validate_value(&e).unwrap_err();
+        assert!(
+            errs.errors
+                .iter()
+                .all(|x| x.message.chars().count() <= MAX_MESSAGE_CHARS + 20),
+            "{:?}",
+            errs.errors
+                .iter()
+                .map(|x| x.message.len())
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -67,6 +67,13 @@ fn storage(e: PortError) -> ApiError {
     }
 }
 
+/// Data we stored that no longer reads back: our fault. The cause goes to the log, the
+/// caller gets a problem without internals.
+fn corrupt(what: impl std::fmt::Display, cause: impl std::fmt::Display) -> ApiError {
+    tracing::error!(%what, %cause, "stored data does not read back");
+    ApiError::internal("Stored data could not be read; the request id identifies it in our logs.")
+}
+
 fn bad_cursor(e: CursorError) -> ApiError {
     ApiError::validation(
         e.to_string(),
@@ -94,26 +101,20 @@ fn upload_status(u: &UploadRecord) -> Result<UploadStatus, ApiError> {
 }
 
 fn typed_upload_id(id: &str) -> Result<types::UploadId, ApiError> {
-    types::UploadId::try_from(id.to_string())
-        .map_err(|e| ApiError::internal(format!("stored upload id is invalid: {e}")))
+    types::UploadId::try_from(id.to_string()).map_err(|e| corrupt(format!("upload id {id}"), e))
 }
 
 fn stored_event(e: EventRecord) -> Result<StoredEvent, ApiError> {
     Ok(StoredEvent {
         event: serde_json::from_value(eventpulse_generated::json::integral_numbers(e.body))
-            .map_err(|err| {
-                ApiError::internal(format!(
-                    "stored event {} no longer matches the schema: {err}",
-                    e.event_id
-                ))
-            })?,
+            .map_err(|err| corrupt(format!("event {}", e.event_id), err))?,
         received_at: e.received_at,
         upload_id: typed_upload_id(&e.upload_id)?,
     })
 }
 
 fn cursor_value(s: String) -> Result<Cursor, ApiError> {
-    Cursor::try_from(s).map_err(|e| ApiError::internal(format!("cursor too long: {e}")))
+    Cursor::try_from(s).map_err(|e| corrupt("a new cursor", e))
 }
 
 impl Api {
@@ -183,7 +184,7 @@ impl Api {
         };
         Ok(ExportStatus {
             export_id: types::ExportId::try_from(e.export_id.clone())
-                .map_err(|err| ApiError::internal(format!("stored export id is invalid: {err}")))?,
+                .map_err(|err| corrupt(format!("export id {}", e.export_id), err))?,
             status: e.status,
             event_count: e.event_count,
             download_url,
@@ -383,17 +384,13 @@ impl EventPulseApi for Api {
             .await
             .map_err(storage)?
             .ok_or_else(|| {
-                ApiError::internal(format!(
-                    "the report of quarantined upload {} is missing",
-                    q.upload_id
-                ))
+                corrupt(
+                    format!("report of quarantined upload {}", q.upload_id),
+                    "missing",
+                )
             })?;
-        let report: QuarantineReport = serde_json::from_slice(&object.bytes).map_err(|e| {
-            ApiError::internal(format!(
-                "the report of quarantined upload {} is unreadable: {e}",
-                q.upload_id
-            ))
-        })?;
+        let report: QuarantineReport = serde_json::from_slice(&object.bytes)
+            .map_err(|e| corrupt(format!("report of quarantined upload {}", q.upload_id), e))?;
         Ok(GetQuarantineResponse::Ok(report))
     }
 
@@ -426,6 +423,20 @@ impl EventPulseApi for Api {
     ) -> Result<ReprocessQuarantineResponse, ApiError> {
         let q = self.quarantine_of(&p.user_id, &req.upload_id).await?;
         let incoming = keys::incoming_key(&p.user_id, &q.upload_id);
+        // Still in the process bucket: an earlier attempt is being processed right now, and
+        // its clean-up would remove the copy this request puts there.
+        if self
+            .objects
+            .head(Bucket::Process, &incoming)
+            .await
+            .map_err(storage)?
+            .is_some()
+        {
+            return Err(ApiError::conflict(format!(
+                "Upload {} is being processed; retry when its status is final.",
+                q.upload_id
+            )));
+        }
         // Reopen first, so that the copy below, which on AWS itself triggers processing, finds
         // the upload pending. The entry stays listed (and reopening stays possible) until
         // processing ends, so a failure after this line loses nothing: retrying the
@@ -473,18 +484,26 @@ impl EventPulseApi for Api {
         req: DeleteQuarantineRequest,
     ) -> Result<DeleteQuarantineResponse, ApiError> {
         let q = self.quarantine_of(&p.user_id, &req.upload_id).await?;
-        // Objects first: if this fails midway, the entry is still listed and the delete can
-        // be retried; the other order could leave invisible objects behind.
+        // The entry first, atomically refused while a reprocess is under way; then the
+        // objects. A failure between the two leaves only unlisted garbage, never an entry
+        // without its object.
+        if !self
+            .table
+            .delete_quarantine(&p.user_id, &q.upload_id)
+            .await
+            .map_err(storage)?
+        {
+            return Err(ApiError::conflict(format!(
+                "Upload {} is being reprocessed; wait for the outcome, then delete it if it is quarantined again.",
+                q.upload_id
+            )));
+        }
         self.objects
             .delete(Bucket::Quarantine, &crate::ports::report_key(&q.key))
             .await
             .map_err(storage)?;
         self.objects
             .delete(Bucket::Quarantine, &q.key)
-            .await
-            .map_err(storage)?;
-        self.table
-            .delete_quarantine(&p.user_id, &q.upload_id)
             .await
             .map_err(storage)?;
         Ok(DeleteQuarantineResponse::NoContent)
@@ -555,10 +574,9 @@ impl EventPulseApi for Api {
         _ctx: &RequestContext,
         _req: GetEventSchemaRequest,
     ) -> Result<GetEventSchemaResponse, ApiError> {
-        let schema: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
-            eventpulse_generated::validate::UPLOAD_OBJECT_SCHEMA,
-        )
-        .map_err(|e| ApiError::internal(format!("the bundled schema is unreadable: {e}")))?;
+        let schema: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(eventpulse_generated::validate::UPLOAD_OBJECT_SCHEMA)
+                .map_err(|e| corrupt("the bundled schema", e))?;
         Ok(GetEventSchemaResponse::Ok(schema))
     }
 

@@ -1143,24 +1143,41 @@ pub async fn commit_stored(table: &dyn EventTable) {
         "conformance: commit_stored must create a missing upload record"
     );
 
-    // The same key with new content (a new ETag) is processed again.
+    // The same key with new content (a new ETag) does not change a final upload: one upload
+    // id ends in one state. Only reopen_upload (reprocess) makes it processable again.
     let up1b = stored(&o, "s-1", "etag-1b", 1);
     assert_eq!(
         ok(
             "commit_stored (new ETag)",
             table.commit_stored(&up1b, std::slice::from_ref(&e1)).await
         ),
-        StoreOutcome::Stored {
-            inserted: 0,
-            duplicates: 1,
-            already: false
-        },
-        "conformance: a stored upload with another ETag is not a replay"
+        StoreOutcome::AlreadyFinal(UploadState::Stored),
+        "conformance: a stored upload must not be finalised again with another ETag"
     );
     assert_eq!(
         ok("get_upload", table.get_upload(&o, "s-1").await).and_then(|u| u.etag),
-        Some("etag-1b".into())
+        Some("etag-1".into()),
+        "conformance: AlreadyFinal must leave the upload as it was"
     );
+    let at = t("2026-11-27T10:00:00Z");
+    assert!(
+        !ok(
+            "commit_quarantined (stored upload, new ETag)",
+            table
+                .commit_quarantined(
+                    &quarantined_upload(&o, "s-1", "etag-1c"),
+                    &quarantine_record(&o, "s-1", at),
+                    &quarantine_notification(&format!("n-s1-{}", unique()), "s-1", at),
+                )
+                .await
+        ),
+        "conformance: a stored upload must not be quarantined by other content"
+    );
+    assert_eq!(
+        ok("get_upload", table.get_upload(&o, "s-1").await).map(|u| u.status),
+        Some(UploadState::Stored)
+    );
+    assert!(ok("get_quarantine", table.get_quarantine(&o, "s-1").await).is_none());
 
     // The same event twice in one batch: one insert, one duplicate.
     let e6 = event(&o, "e-6", "page.view", "2026-11-27T12:00:00Z", "s-3", "six");
@@ -1722,6 +1739,32 @@ pub async fn reopen_and_delete_quarantine(table: &dyn EventTable) {
         ok("get_upload", table.get_upload(&o, "r-1").await).map(|u| u.status),
         Some(UploadState::Stored)
     );
+
+    // delete_quarantine refuses while the upload is being reprocessed.
+    assert!(ok("reopen_upload", table.reopen_upload(&o, "r-2").await));
+    assert!(
+        !ok(
+            "delete_quarantine (pending)",
+            table.delete_quarantine(&o, "r-2").await
+        ),
+        "conformance: delete_quarantine must refuse while the upload is being reprocessed"
+    );
+    assert!(ok("get_quarantine", table.get_quarantine(&o, "r-2").await).is_some());
+    let again = quarantine_notification(
+        &format!("again2-{}", unique()),
+        "r-2",
+        at + Duration::minutes(2),
+    );
+    assert!(ok(
+        "commit_quarantined (reprocessed r-2)",
+        table
+            .commit_quarantined(
+                &quarantined_upload(&o, "r-2", "etag-r"),
+                &quarantine_record(&o, "r-2", at + Duration::minutes(2)),
+                &again
+            )
+            .await
+    ));
 
     // delete_quarantine: the entry goes, the upload stays quarantined.
     assert!(

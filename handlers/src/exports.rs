@@ -2,7 +2,7 @@
 //! whose owner is notified when it is ready (the mission's "query results via SNS").
 
 use crate::keys;
-use crate::ports::{Bucket, Clock, EventTable, ExportRecord, Notifier, ObjectStore, PortError};
+use crate::ports::{Bucket, Clock, EventTable, ExportRecord, ObjectStore, PortError};
 use crate::processor::new_id;
 use eventpulse_generated::types::{
     ExportState, Notification, NotificationKind, NotificationNotificationVersion,
@@ -18,7 +18,6 @@ pub const MAX_EXPORT_BYTES: usize = 256 * 1024 * 1024;
 pub struct Exporter {
     pub table: Arc<dyn EventTable>,
     pub objects: Arc<dyn ObjectStore>,
-    pub notifier: Arc<dyn Notifier>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -45,10 +44,23 @@ impl Exporter {
             }
             Err(e) => {
                 export.status = ExportState::Failed;
-                (
-                    NotificationKind::ExportFailed,
-                    format!("Export {} failed: {e}", export.export_id),
-                )
+                (NotificationKind::ExportFailed, {
+                    // The cause goes to the log; the owner gets what they can act on.
+                    tracing::error!(export_id = %export.export_id, error = %e, "export failed");
+                    if e.retryable {
+                        format!(
+                            "Export {} failed on a temporary storage error; start it again.",
+                            export.export_id
+                        )
+                    } else if e.message.starts_with("the result exceeds") {
+                        format!("Export {} failed: {}.", export.export_id, e.message)
+                    } else {
+                        format!(
+                            "Export {} failed; the export id identifies it in the service logs.",
+                            export.export_id
+                        )
+                    }
+                })
             }
         };
         self.table.put_export(&export).await?;
@@ -69,16 +81,7 @@ impl Exporter {
         self.table
             .record_notification(&export.owner, &notification)
             .await?;
-        match self.notifier.deliver(&export.owner, &notification).await {
-            Ok(()) => {
-                self.table
-                    .mark_delivered(&notification.notification_id)
-                    .await?
-            }
-            Err(e) => {
-                tracing::warn!(export_id = %export.export_id, error = %e, "export notification not delivered; the outbox will retry")
-            }
-        }
+        // Delivered by the outbox, like every notification.
         tracing::info!(
             target: "eventpulse::audit", kind = "export", owner = %export.owner, export_id = %export.export_id,
             status = ?export.status, event_count = export.event_count

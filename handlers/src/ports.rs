@@ -241,7 +241,8 @@ pub trait EventTable: Send + Sync {
         owner: &str,
         upload_id: &str,
     ) -> PortResult<Option<QuarantineRecord>>;
-    /// Removes the quarantine entry (the upload stays, quarantined); false if none.
+    /// Removes the quarantine entry (the upload stays, quarantined); false if there is none,
+    /// or if the upload is being reprocessed (pending), which it then must not disturb.
     async fn delete_quarantine(&self, owner: &str, upload_id: &str) -> PortResult<bool>;
     async fn list_quarantine(
         &self,

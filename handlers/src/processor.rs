@@ -67,6 +67,16 @@ pub struct Processor {
     pub intake: Arc<Intake>,
 }
 
+/// What the ledger says about an upload, relative to the content at hand.
+enum Ledger {
+    /// No final outcome yet: process it.
+    Open,
+    /// Final for this very content (same ETag): a replay.
+    Done(UploadState),
+    /// Final for other content: this object reuses the key of a finished upload.
+    FinalWithOtherContent(UploadState),
+}
+
 /// A fresh, time-ordered identifier (UUID v7 without dashes: 32 characters).
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
@@ -122,11 +132,11 @@ impl Processor {
             Err(e) => {
                 tracing::warn!(target: "eventpulse::audit", key, error = %e, "object outside the key layout");
                 let (qkey, id) = keys::operator_quarantine(key);
-                if let Some(done) = self.already_final(keys::OPERATOR, &id, &info).await? {
+                if let Ledger::Done(_) = self.ledger(keys::OPERATOR, &id, &info).await? {
                     self.objects.delete(Bucket::Process, key).await?;
                     return Ok(Outcome::Skipped {
                         key: key.into(),
-                        why: done,
+                        why: "already processed",
                     });
                 }
                 let rejected = Rejected {
@@ -149,16 +159,27 @@ impl Processor {
         };
         let (owner, upload_id) = (target.owner.as_str(), target.upload_id.as_str());
 
-        if let Some(done) = self.already_final(owner, upload_id, &info).await? {
-            // The ledger says this content was finished; only the clean-up may be missing.
-            self.objects.delete(Bucket::Process, key).await?;
-            return Ok(Outcome::Skipped {
-                key: key.into(),
-                why: done,
-            });
-        }
-
         let qkey = keys::quarantine_key(owner, upload_id);
+        match self.ledger(owner, upload_id, &info).await? {
+            Ledger::Open => {}
+            Ledger::Done(state) => {
+                // This content was finished; only the clean-up may be missing.
+                if state == UploadState::Stored {
+                    self.objects
+                        .delete(Bucket::Quarantine, &report_key(&qkey))
+                        .await?;
+                    self.objects.delete(Bucket::Quarantine, &qkey).await?;
+                }
+                self.objects.delete(Bucket::Process, key).await?;
+                return Ok(Outcome::Skipped {
+                    key: key.into(),
+                    why: "already processed",
+                });
+            }
+            Ledger::FinalWithOtherContent(state) => {
+                return self.reused_key(key, &info, state).await;
+            }
+        }
         if let Some(r) = self.intake.check_size(info.size) {
             return self
                 .quarantine(owner, upload_id, key, &qkey, &info, r)
@@ -237,36 +258,78 @@ impl Processor {
                 self.quarantine(owner, upload_id, key, &qkey, &info, r)
                     .await
             }
-            StoreOutcome::AlreadyFinal(_) => {
-                self.objects.delete(Bucket::Process, key).await?;
-                Ok(Outcome::Skipped {
-                    key: key.into(),
-                    why: "already processed",
-                })
+            StoreOutcome::AlreadyFinal(state) => {
+                match self.ledger(owner, upload_id, &info).await? {
+                    // Another run finished this same content first.
+                    Ledger::Done(_) | Ledger::Open => {
+                        self.objects.delete(Bucket::Process, key).await?;
+                        Ok(Outcome::Skipped {
+                            key: key.into(),
+                            why: "already processed",
+                        })
+                    }
+                    Ledger::FinalWithOtherContent(_) => self.reused_key(key, &info, state).await,
+                }
             }
         }
     }
 
-    async fn already_final(
+    /// What the ledger already says about this upload and this content.
+    async fn ledger(
         &self,
         owner: &str,
         upload_id: &str,
         info: &ObjectInfo,
-    ) -> Result<Option<&'static str>, ProcessError> {
+    ) -> Result<Ledger, ProcessError> {
         let Some(upload) = self.table.get_upload(owner, upload_id).await? else {
-            return Ok(None);
+            return Ok(Ledger::Open);
         };
-        let final_state = matches!(
-            upload.status,
-            UploadState::Stored | UploadState::Quarantined
-        );
-        Ok(
-            (final_state && upload.etag.as_deref() == Some(info.etag.as_str()))
-                .then_some("already processed"),
-        )
+        Ok(match upload.status {
+            UploadState::Pending => Ledger::Open,
+            state if upload.etag.as_deref() == Some(info.etag.as_str()) => Ledger::Done(state),
+            state => Ledger::FinalWithOtherContent(state),
+        })
     }
 
-    /// Copy to quarantine + report, then record (and notify) once, then clean up.
+    /// A second object under the key of a final upload (a presigned URL used twice). The
+    /// upload keeps its one outcome; the new object is kept for the operator, never dropped.
+    async fn reused_key(
+        &self,
+        key: &str,
+        info: &ObjectInfo,
+        state: UploadState,
+    ) -> Result<Outcome, ProcessError> {
+        tracing::warn!(target: "eventpulse::audit", key, etag = %info.etag, ?state, "a second object under the key of a final upload");
+        let (qkey, id) = keys::operator_quarantine(&format!("{key}#{}", info.etag));
+        if let Ledger::Done(_) = self.ledger(keys::OPERATOR, &id, info).await? {
+            self.objects.delete(Bucket::Process, key).await?;
+            return Ok(Outcome::Skipped {
+                key: key.into(),
+                why: "already processed",
+            });
+        }
+        let message = format!(
+            "The upload under key {key} is already {state}; a second object under the same key is not processed."
+        );
+        let rejected = Rejected {
+            reason: ReasonCode::InvalidKey,
+            message: message.clone(),
+            errors: vec![EventError {
+                event_id: None,
+                index: None,
+                keyword: "key".into(),
+                message,
+                pointer: String::new(),
+            }],
+            error_count: 1,
+            event_count: None,
+        };
+        self.quarantine(keys::OPERATOR, &id, key, &qkey, info, rejected)
+            .await
+    }
+
+    /// Copy to quarantine + report, then record the state change and its notification once,
+    /// then clean up.
     async fn quarantine(
         &self,
         owner: &str,
@@ -350,23 +413,19 @@ impl Processor {
             error_count: r.error_count,
             size_bytes: info.size,
         };
-        if self
+        // Recorded exactly once, with the state change; the outbox delivers it (at least
+        // once) outside the processing path, so a slow webhook or SNS never holds a worker.
+        if !self
             .table
             .commit_quarantined(&upload, &record, &notification)
             .await?
             && owner != keys::OPERATOR
+            && let Ledger::FinalWithOtherContent(state) =
+                self.ledger(owner, upload_id, info).await?
         {
-            // Recorded exactly once above; delivery is at-least-once through the outbox.
-            match self.notifier.deliver(owner, &notification).await {
-                Ok(()) => {
-                    self.table
-                        .mark_delivered(&notification.notification_id)
-                        .await?
-                }
-                Err(e) => {
-                    tracing::warn!(owner, upload_id, error = %e, "notification delivery failed; the outbox will retry")
-                }
-            }
+            // Raced with another object under the same key that finished first. (Boxed: it
+            // quarantines in turn, into the operator space, which never comes back here.)
+            return Box::pin(self.reused_key(key, info, state)).await;
         }
         self.objects.delete(Bucket::Process, key).await?;
         Ok(Outcome::Quarantined {

@@ -354,11 +354,13 @@ fn query_rows<R>(
     rows.collect::<Result<Vec<R>, _>>().map_err(db_error)
 }
 
-/// Whether the upload is already final for this ETag, and as what.
-fn final_for_etag(conn: &Connection, upload: &UploadRecord) -> PortResult<Option<UploadState>> {
-    let Some(etag) = upload.etag.as_deref() else {
-        return Ok(None);
-    };
+/// The upload's final state, if it has one, and whether it is final for this same ETag (a
+/// replay). A final upload is never finalised again with other content: only reopening
+/// (reprocess) makes it pending, and so processable, again.
+fn final_state(
+    conn: &Connection,
+    upload: &UploadRecord,
+) -> PortResult<Option<(UploadState, bool)>> {
     let row: Option<(String, Option<String>)> = conn
         .prepare_cached("SELECT status, etag FROM uploads WHERE owner = ?1 AND upload_id = ?2")
         .and_then(|mut s| {
@@ -373,7 +375,8 @@ fn final_for_etag(conn: &Connection, upload: &UploadRecord) -> PortResult<Option
     };
     let status: UploadState = parse_enum("upload status", &status)?;
     let is_final = matches!(status, UploadState::Stored | UploadState::Quarantined);
-    Ok((is_final && stored_etag.as_deref() == Some(etag)).then_some(status))
+    let same = stored_etag.is_some() && stored_etag == upload.etag;
+    Ok(is_final.then_some((status, same)))
 }
 
 /// Inserts or updates the upload with its final state; `created_at` of an existing record
@@ -449,15 +452,15 @@ fn commit_stored_tx(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db_error)?;
-    match final_for_etag(&tx, upload)? {
-        Some(UploadState::Stored) => {
+    match final_state(&tx, upload)? {
+        Some((UploadState::Stored, true)) => {
             return Ok(StoreOutcome::Stored {
                 inserted: 0,
                 duplicates: 0,
                 already: true,
             });
         }
-        Some(state) => return Ok(StoreOutcome::AlreadyFinal(state)),
+        Some((state, _)) => return Ok(StoreOutcome::AlreadyFinal(state)),
         None => {}
     }
     // Conflicts: an eventId stored (or earlier in this batch) with another content hash.
@@ -543,7 +546,7 @@ fn commit_quarantined_tx(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db_error)?;
-    if final_for_etag(&tx, upload)?.is_some() {
+    if final_state(&tx, upload)?.is_some() {
         return Ok(false);
     }
     upsert_final(&tx, upload, UploadState::Quarantined)?;
@@ -835,9 +838,13 @@ impl EventTable for SqliteTable {
     async fn delete_quarantine(&self, owner: &str, upload_id: &str) -> PortResult<bool> {
         let (owner, upload_id) = (owner.to_string(), upload_id.to_string());
         self.with("delete_quarantine", move |c| {
+            // Not while it is being reprocessed (pending): the processing under way would
+            // bring the entry back or store what the user just deleted.
             let n = c
                 .execute(
-                    "DELETE FROM quarantine WHERE owner = ?1 AND upload_id = ?2",
+                    "DELETE FROM quarantine WHERE owner = ?1 AND upload_id = ?2
+                       AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.owner = ?1
+                                       AND u.upload_id = ?2 AND u.status = 'pending')",
                     params![owner, upload_id],
                 )
                 .map_err(db_error)?;

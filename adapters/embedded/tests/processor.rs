@@ -92,8 +92,12 @@ impl Env {
         bytes
     }
 
+    /// Processes one object, then runs the outbox, as `eventpulse local` does (the processor
+    /// only records notifications; the outbox delivers them).
     async fn process(&self, key: &str) -> Outcome {
-        self.processor.process(key).await.expect("process")
+        let outcome = self.processor.process(key).await.expect("process");
+        self.processor.flush_outbox().await.expect("outbox");
+        outcome
     }
 
     async fn in_process_bucket(&self, key: &str) -> bool {
@@ -430,8 +434,8 @@ async fn a_key_outside_the_layout_is_quarantined_for_the_operator() {
             .expect("get")
             .is_none()
     );
-    // The operator's notification is cleared from the outbox without a delivery.
-    assert_eq!(env.processor.flush_outbox().await.expect("flush"), 1);
+    // The operator's notification was cleared from the outbox without a delivery.
+    assert_eq!(env.processor.flush_outbox().await.expect("flush"), 0);
     assert_eq!(env.notifier.count(), 0);
     assert!(
         env.table
@@ -570,4 +574,45 @@ async fn a_reprocessed_upload_that_is_stored_leaves_quarantine() {
             .expect("head")
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn a_second_object_under_a_final_uploads_key_changes_nothing_and_is_kept() {
+    let env = env();
+    let key = keys::incoming_key("alice", "u-8");
+    let first = json!({"eventId": "f", "type": "page.view", "occurredAt": "2026-11-27T10:00:00Z",
+        "source": "s", "data": {"url": "https://a.example/"}});
+    env.upload(&key, &first).await;
+    assert!(matches!(env.process(&key).await, Outcome::Stored { .. }));
+    // The presigned URL is used again, with other (invalid) content.
+    env.upload(&key, &json!({"not": "an event"})).await;
+    let outcome = env.process(&key).await;
+    assert!(
+        matches!(outcome, Outcome::Quarantined { reason: ReasonCode::InvalidKey, ref owner, .. } if owner == keys::OPERATOR),
+        "{outcome:?}"
+    );
+    let upload = env
+        .table
+        .get_upload("alice", "u-8")
+        .await
+        .expect("get")
+        .expect("upload");
+    assert_eq!(
+        (upload.status, upload.event_count),
+        (UploadState::Stored, Some(1)),
+        "one upload id, one outcome"
+    );
+    assert!(
+        env.table
+            .get_quarantine("alice", "u-8")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert_eq!(
+        env.notifier.count(),
+        0,
+        "the owner is not told their stored upload failed"
+    );
+    assert!(!env.in_process_bucket(&key).await);
 }

@@ -52,17 +52,32 @@ pub struct Args {
     pub quiet: bool,
 }
 
-/// Starts exports as background tasks.
-struct TaskExports(Arc<Exporter>);
+/// Starts exports as background tasks, at most [`MAX_CONCURRENT_EXPORTS`] at a time (each
+/// holds its result in memory until written), and wakes the outbox when one ends.
+struct TaskExports {
+    exporter: Arc<Exporter>,
+    slots: Arc<tokio::sync::Semaphore>,
+    outbox: Arc<tokio::sync::Notify>,
+}
+
+const MAX_CONCURRENT_EXPORTS: usize = 2;
 
 impl ExportRunner for TaskExports {
     fn start(&self, export: ExportRecord) {
-        let exporter = self.0.clone();
+        let (exporter, slots, outbox) = (
+            self.exporter.clone(),
+            self.slots.clone(),
+            self.outbox.clone(),
+        );
         tokio::spawn(async move {
+            let Ok(_slot) = slots.acquire().await else {
+                return;
+            };
             let id = export.export_id.clone();
             if let Err(e) = exporter.run(export).await {
                 tracing::error!(export_id = %id, error = %e, "export could not be recorded");
             }
+            outbox.notify_one();
         });
     }
 }
@@ -78,7 +93,9 @@ pub fn docs_html() -> String {
 /// The JWT secret in force: flag/env, else the data dir's.
 pub fn jwt_secret(flag: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     match flag {
-        Some(f) if !f.is_empty() => Ok(f.as_bytes().to_vec()),
+        // HS256 is as strong as its key: refuse guessable ones.
+        Some(f) if f.len() < 32 => anyhow::bail!("the JWT secret must be at least 32 bytes long"),
+        Some(f) => Ok(f.as_bytes().to_vec()),
         _ => Ok(secrets::Secrets::load_or_create(data_dir)?
             .0
             .jwt_secret
@@ -115,7 +132,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         clock: clock.clone(),
         intake,
     });
-    let pipeline = pipeline::Pipeline::start(processor.clone(), args.workers, args.queue);
+    // Notifications are recorded with the state change that causes them and delivered by
+    // this one task (so never twice at once), woken whenever something was recorded.
+    let outbox_wake = Arc::new(tokio::sync::Notify::new());
+    let pipeline = pipeline::Pipeline::start(
+        processor.clone(),
+        args.workers,
+        args.queue,
+        outbox_wake.clone(),
+    );
     let dispatcher = Arc::new(pipeline.dispatcher.clone());
     let presigner = Arc::new(presign::LocalPresigner::new(
         secrets.presign_key.as_bytes(),
@@ -124,7 +149,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let exporter = Arc::new(Exporter {
         table: table.clone(),
         objects: objects.clone(),
-        notifier,
         clock: clock.clone(),
     });
     let api = Arc::new(Api {
@@ -132,7 +156,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         objects: objects.clone(),
         presigner: presigner.clone(),
         dispatcher: dispatcher.clone(),
-        exports: Arc::new(TaskExports(exporter)),
+        exports: Arc::new(TaskExports {
+            exporter,
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_EXPORTS)),
+            outbox: outbox_wake.clone(),
+        }),
         clock: clock.clone(),
         cursors: CursorSigner::new(secrets.cursor_key.as_bytes()),
         config: ApiConfig {
@@ -159,14 +187,38 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let outbox = {
         let processor = processor.clone();
+        let wake = outbox_wake.clone();
         tokio::spawn(async move {
             loop {
                 match processor.flush_outbox().await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(delivered = n, "delivered pending notifications"),
+                    Ok(n) => tracing::debug!(delivered = n, "delivered notifications"),
                     Err(e) => tracing::warn!(error = %e, "notification outbox"),
                 }
-                tokio::time::sleep(Duration::from_secs(30)).await;
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                }
+            }
+        })
+    };
+    // Objects that were stored but never queued (queue full for too long) or whose retries
+    // ran out are picked up again, instead of waiting for the next start.
+    let sweeper = {
+        let sweep = pipeline.sweeper();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                match sweep
+                    .requeue_older_than(chrono::Duration::seconds(60))
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(requeued = n, "requeued objects left in the process bucket")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "process bucket sweep"),
+                }
             }
         })
     };
@@ -188,8 +240,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     tracing::info!("draining the processing queue");
-    outbox.abort();
+    sweeper.abort();
     pipeline.drain().await;
+    // Deliver what the last objects recorded, then stop.
+    if let Err(e) = processor.flush_outbox().await {
+        tracing::warn!(error = %e, "notification outbox at shutdown");
+    }
+    outbox.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -66,7 +66,13 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Starts `workers` workers over a queue of `capacity` events.
-    pub fn start(processor: Arc<Processor>, workers: usize, capacity: usize) -> Self {
+    /// `outbox` is woken after each object, so its notification goes out promptly.
+    pub fn start(
+        processor: Arc<Processor>,
+        workers: usize,
+        capacity: usize,
+        outbox: Arc<tokio::sync::Notify>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(capacity.max(1));
         let rx = Arc::new(Mutex::new(rx));
         let (shutdown, stop) = watch::channel(false);
@@ -78,9 +84,14 @@ impl Pipeline {
         };
         let mut set = JoinSet::new();
         for _ in 0..workers.max(1) {
-            let (rx, tx, processor, stop) =
-                (rx.clone(), tx.clone(), processor.clone(), stop.clone());
-            set.spawn(worker(rx, tx, processor, stop));
+            let (rx, tx, processor, stop, outbox) = (
+                rx.clone(),
+                tx.clone(),
+                processor.clone(),
+                stop.clone(),
+                outbox.clone(),
+            );
+            set.spawn(worker(rx, tx, processor, stop, outbox));
         }
         Self {
             dispatcher,
@@ -91,22 +102,14 @@ impl Pipeline {
 
     /// Queues every object left in the process bucket (crash recovery); returns how many.
     pub async fn recover(&self) -> PortResult<usize> {
-        let mut after: Option<String> = None;
-        let mut n = 0;
-        loop {
-            let page = self
-                .dispatcher
-                .objects
-                .list(Bucket::Process, "", after.as_deref(), 1000)
-                .await?;
-            for info in &page {
-                self.dispatcher.object_created(&info.key).await?;
-                n += 1;
-            }
-            match page.last() {
-                Some(last) if page.len() == 1000 => after = Some(last.key.clone()),
-                _ => return Ok(n),
-            }
+        self.sweeper()
+            .requeue_older_than(chrono::Duration::zero())
+            .await
+    }
+
+    pub fn sweeper(&self) -> Sweeper {
+        Sweeper {
+            dispatcher: self.dispatcher.clone(),
         }
     }
 
@@ -122,6 +125,7 @@ async fn worker(
     tx: mpsc::Sender<Job>,
     processor: Arc<Processor>,
     mut stop: watch::Receiver<bool>,
+    outbox: Arc<tokio::sync::Notify>,
 ) {
     loop {
         let job = {
@@ -140,6 +144,7 @@ async fn worker(
             }
         };
         run(job, &tx, &processor, &stop).await;
+        outbox.notify_one();
     }
 }
 
@@ -175,6 +180,36 @@ async fn run(
         Err(e) => {
             // The object stays in the process bucket; the next start recovers it.
             tracing::error!(key = %event.key(), attempt = job.attempt, error = %e, "giving up on this object for now");
+        }
+    }
+}
+
+/// Re-queues objects waiting in the process bucket.
+pub struct Sweeper {
+    dispatcher: QueueDispatcher,
+}
+
+impl Sweeper {
+    /// Queues every object in the process bucket last written more than `age` ago; returns
+    /// how many. Processing is idempotent, so queueing one that is also in flight is harmless.
+    pub async fn requeue_older_than(&self, age: chrono::Duration) -> PortResult<usize> {
+        let cutoff = self.dispatcher.clock.now() - age;
+        let mut after: Option<String> = None;
+        let mut n = 0;
+        loop {
+            let page = self
+                .dispatcher
+                .objects
+                .list(Bucket::Process, "", after.as_deref(), 1000)
+                .await?;
+            for info in page.iter().filter(|i| i.last_modified <= cutoff) {
+                self.dispatcher.object_created(&info.key).await?;
+                n += 1;
+            }
+            match page.last() {
+                Some(last) if page.len() == 1000 => after = Some(last.key.clone()),
+                _ => return Ok(n),
+            }
         }
     }
 }

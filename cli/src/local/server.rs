@@ -3,6 +3,7 @@
 
 use super::presign::{DOWNLOAD_PATH, LocalPresigner, Signed, UPLOAD_PATH, bucket_from_name};
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -28,6 +29,20 @@ fn problem(e: ApiError) -> Response {
     e.into_response()
 }
 
+/// A storage failure: logged with its cause; the caller learns nothing internal.
+fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "transfer endpoint storage failure");
+    problem(ApiError::internal(
+        "A storage operation failed; retry shortly.",
+    ))
+}
+
+/// The presigned URL's query, or a problem saying what is wrong with it.
+fn signed(q: Result<Query<Signed>, QueryRejection>) -> Result<Signed, String> {
+    q.map(|Query(s)| s)
+        .map_err(|e| format!("the presigned URL's query is malformed: {}", e.body_text()))
+}
+
 pub fn routes(state: Transfer) -> axum::Router {
     axum::Router::new()
         .route(&format!("{UPLOAD_PATH}{{*key}}"), put(upload))
@@ -43,10 +58,14 @@ pub fn routes(state: Transfer) -> axum::Router {
 async fn upload(
     State(t): State<Transfer>,
     Path(key): Path<String>,
-    Query(q): Query<Signed>,
+    q: Result<Query<Signed>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let q = match signed(q) {
+        Ok(q) => q,
+        Err(detail) => return problem(ApiError::bad_request(detail)),
+    };
     let allowed_length = match t.presigner.verify("PUT", &key, &q, t.clock.now()) {
         Ok(n) => n,
         Err(e) => {
@@ -97,7 +116,7 @@ async fn upload(
                 "no such upload; request an upload URL first",
             ));
         }
-        Err(e) => return problem(ApiError::internal(e.to_string())),
+        Err(e) => return internal(e),
     }
     match t.objects.head(Bucket::Process, &key).await {
         Ok(None) => {}
@@ -106,7 +125,7 @@ async fn upload(
                 "this upload was already received; request a new upload URL",
             ));
         }
-        Err(e) => return problem(ApiError::internal(e.to_string())),
+        Err(e) => return internal(e),
     }
     let bytes = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
     {
@@ -131,7 +150,7 @@ async fn upload(
         .await
     {
         Ok(i) => i,
-        Err(e) => return problem(ApiError::internal(e.to_string())),
+        Err(e) => return internal(e),
     };
     if let Err(e) = t.dispatcher.object_created(&key).await {
         // The object is stored; it will be processed at the latest on the next start.
@@ -149,8 +168,12 @@ async fn upload(
 async fn download(
     State(t): State<Transfer>,
     Path((bucket, key)): Path<(String, String)>,
-    Query(q): Query<Signed>,
+    q: Result<Query<Signed>, QueryRejection>,
 ) -> Response {
+    let q = match signed(q) {
+        Ok(q) => q,
+        Err(detail) => return problem(ApiError::bad_request(detail)),
+    };
     if let Err(e) = t
         .presigner
         .verify("GET", &format!("{bucket}/{key}"), &q, t.clock.now())
@@ -180,6 +203,6 @@ async fn download(
                 .into_response()
         }
         Ok(None) => problem(ApiError::not_found("no such object")),
-        Err(e) => problem(ApiError::internal(e.to_string())),
+        Err(e) => internal(e),
     }
 }
