@@ -315,6 +315,60 @@ fn replays_and_duplicates_add_nothing_and_conflicts_quarantine() {
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 409);
+        // Two PUTs racing on one URL: exactly one is accepted, and it is what gets processed.
+        let ticket = alice
+            .api()
+            .create_upload()
+            .body(types::UploadRequest {
+                content_length: None,
+                content_type: None,
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        let http = reqwest::Client::new();
+        let (a, b) = tokio::join!(
+            http.put(&ticket.url)
+                .body(serde_json::to_vec(&event("race-a", "EUR")).unwrap())
+                .send(),
+            http.put(&ticket.url)
+                .body(serde_json::to_vec(&event("race-b", "EUR")).unwrap())
+                .send(),
+        );
+        let (a, b) = (a.unwrap().status().as_u16(), b.unwrap().status().as_u16());
+        let mut codes = [a, b];
+        codes.sort();
+        assert_eq!(codes, [200, 409]);
+        let raced = wait_final(&alice, &ticket.upload_id).await;
+        assert_eq!(
+            (raced.status, raced.event_count),
+            (UploadState::Stored, Some(1))
+        );
+        let winner = if a == 200 { "race-a" } else { "race-b" };
+        let loser = if a == 200 { "race-b" } else { "race-a" };
+        assert!(
+            alice
+                .api()
+                .get_event()
+                .event_id(winner)
+                .send()
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            api_status(
+                alice
+                    .api()
+                    .get_event()
+                    .event_id(loser)
+                    .send()
+                    .await
+                    .map_err(ClientError::from)
+            ),
+            404
+        );
+
         // Reprocess after fixing the cause: delete nothing, just make the conflict go away by
         // reprocessing an object whose conflict is real → quarantined again, one more notice.
         let before = alice

@@ -178,6 +178,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             presigner,
             clock,
             max_object_bytes: args.max_bytes as u64,
+            in_flight: Arc::default(),
         }));
 
     // Finish what a previous run left: objects never processed, notifications not delivered.

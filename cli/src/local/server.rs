@@ -22,6 +22,41 @@ pub struct Transfer {
     pub presigner: Arc<LocalPresigner>,
     pub clock: Arc<dyn Clock>,
     pub max_object_bytes: u64,
+    /// Keys with a PUT in progress. The checks below (still pending, nothing stored yet) and
+    /// the write are not atomic together; claiming the key first makes one PUT per URL hold
+    /// even when two race. One process writes the local process bucket, so a set suffices
+    /// (S3 does this with a conditional `If-None-Match: *` write).
+    pub in_flight: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+/// Releases a claimed key when the PUT ends, however it ends.
+struct Claim {
+    set: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    key: String,
+}
+
+impl Claim {
+    fn take(
+        set: &Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+        key: &str,
+    ) -> Option<Claim> {
+        let mut guard = set
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.insert(key.to_string()).then(|| Claim {
+            set: set.clone(),
+            key: key.to_string(),
+        })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.key);
+    }
 }
 
 /// Problems from these endpoints look like the API's, minus the request context.
@@ -104,6 +139,11 @@ async fn upload(
     }
     // One upload per URL: a second PUT could otherwise replace content that is being, or
     // has been, processed.
+    let Some(_claim) = Claim::take(&t.in_flight, &key) else {
+        return problem(ApiError::conflict(
+            "this upload is already being received; request a new upload URL",
+        ));
+    };
     match t.table.get_upload(&target.owner, &target.upload_id).await {
         Ok(Some(u)) if u.status == UploadState::Pending => {}
         Ok(Some(_)) => {
