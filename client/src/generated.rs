@@ -151,10 +151,10 @@ total order). `from` is inclusive and `to` exclusive.
 Sends a `GET` request to `/v1/events`
 
 Arguments:
-- `cursor`: The `nextCursor` of the previous page, with the same other parameters.
+- `cursor`: The `nextCursor` of the previous page, with the same other parameters; any other value is a 400.
 - `from`: Only events with `occurredAt` at or after this instant (RFC 3339).
 - `limit`: Page size.
-- `to`: Only events with `occurredAt` before this instant (RFC 3339).
+- `to`: Only events with `occurredAt` before this instant (RFC 3339). With `from`, it must be after `from`, or the request is a 400.
 - `type_`: Only events of this type.
 ```ignore
 let response = client.list_events()
@@ -191,7 +191,7 @@ Newest first (by `quarantinedAt`, then `uploadId`).
 Sends a `GET` request to `/v1/quarantine`
 
 Arguments:
-- `cursor`: The `nextCursor` of the previous page, with the same other parameters.
+- `cursor`: The `nextCursor` of the previous page, with the same other parameters; any other value is a 400.
 - `limit`: Page size.
 ```ignore
 let response = client.list_quarantine()
@@ -264,7 +264,7 @@ let response = client.reprocess_quarantine()
 Sends a `GET` request to `/v1/notifications`
 
 Arguments:
-- `cursor`: The `nextCursor` of the previous page, with the same other parameters.
+- `cursor`: The `nextCursor` of the previous page, with the same other parameters; any other value is a 400.
 - `limit`: Page size.
 ```ignore
 let response = client.list_notifications()

@@ -41,7 +41,7 @@ const SCHEMAS: &str = r##"{
         }
       },
       "ExportRequest": {
-        "description": "The same filters as GET /v1/events.",
+        "description": "The same filters as GET /v1/events; with both, `from` must be before `to`, or the request is a 400.",
         "type": "object",
         "additionalProperties": false,
         "properties": {
@@ -210,11 +210,11 @@ pub struct ListEventsRequest {
     pub type_: ::std::option::Option<types::EventType>,
     /// Only events with `occurredAt` at or after this instant (RFC 3339).
     pub from: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
-    /// Only events with `occurredAt` before this instant (RFC 3339).
+    /// Only events with `occurredAt` before this instant (RFC 3339). With `from`, it must be after `from`, or the request is a 400.
     pub to: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
     /// Page size.
     pub limit: ::std::num::NonZeroU64,
-    /// The `nextCursor` of the previous page, with the same other parameters.
+    /// The `nextCursor` of the previous page, with the same other parameters; any other value is a 400.
     pub cursor: ::std::option::Option<types::Cursor>,
 }
 /// The outcomes of `list_events` (`GET /v1/events`) other than errors.
@@ -360,7 +360,7 @@ async fn handle_get_event<A: EventPulseApi>(
 pub struct ListQuarantineRequest {
     /// Page size.
     pub limit: ::std::num::NonZeroU64,
-    /// The `nextCursor` of the previous page, with the same other parameters.
+    /// The `nextCursor` of the previous page, with the same other parameters; any other value is a 400.
     pub cursor: ::std::option::Option<types::Cursor>,
 }
 /// The outcomes of `list_quarantine` (`GET /v1/quarantine`) other than errors.
@@ -643,7 +643,7 @@ async fn handle_reprocess_quarantine<A: EventPulseApi>(
 pub struct ListNotificationsRequest {
     /// Page size.
     pub limit: ::std::num::NonZeroU64,
-    /// The `nextCursor` of the previous page, with the same other parameters.
+    /// The `nextCursor` of the previous page, with the same other parameters; any other value is a 400.
     pub cursor: ::std::option::Option<types::Cursor>,
 }
 /// The outcomes of `list_notifications` (`GET /v1/notifications`) other than errors.

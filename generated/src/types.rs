@@ -381,7 +381,7 @@ impl<'de> ::serde::Deserialize<'de> for ExportId {
             })
     }
 }
-///The same filters as GET /v1/events.
+///The same filters as GET /v1/events; with both, `from` must be before `to`, or the request is a 400.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
