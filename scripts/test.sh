@@ -4,9 +4,15 @@
 # Installs the tools it needs itself (idempotent; re-runs skip what is already installed):
 #   - Python tools from tools/requirements.txt into .tools/venv
 #   - npm tools from tools/package-lock.json into tools/node_modules (npm ci)
+#   - headless Chromium is not installed here (it is a system package; .ci/run installs it
+#     on CI): it must be on PATH or named by $CHROMIUM, else the run stops at once saying how
+#     to install it
 # then runs every check, stopping at the first failure:
 #   cargo fmt, cargo clippy, cargo test (incl. the generated-files freshness test),
-#   openapi-spec-validator, redocly lint, tools/check_examples.py.
+#   openapi-spec-validator, redocly lint, tools/check_examples.py, and against a live
+#   `eventpulse local` (ephemeral port, temp data dir, seeded with uploads by two users,
+#   stopped with SIGTERM at the end and required to exit 0): schemathesis over the whole
+#   API with every check, and the /docs page rendered in headless Chromium.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -22,18 +28,47 @@ VENV=.tools/venv
 PY=$VENV/bin/python
 NODE_BIN=tools/node_modules/.bin
 
+BIN=target/debug/eventpulse
+
 current=""
 timings=()
 script_start=$SECONDS
 
+# The live server (start_live_server): its temp dir, pid and base URL.
+LIVE_DIR=""
+LIVE_PID=""
+LIVE_BASE=""
+
 on_exit() {
     local rc=$?
+    if [[ -n $LIVE_PID ]]; then
+        # A step failed, or the run was interrupted, while the server was up: stop it anyway.
+        kill -TERM "$LIVE_PID" 2>/dev/null || true
+        local i
+        for i in $(seq 100); do
+            kill -0 "$LIVE_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$LIVE_PID" 2>/dev/null || true
+        wait "$LIVE_PID" 2>/dev/null || true
+        LIVE_PID=""
+    fi
     if [[ $rc -ne 0 && -n $current ]]; then
         echo >&2
         echo "test.sh: FAILED in step '$current' (exit $rc)" >&2
+        if [[ -n $LIVE_DIR && -f $LIVE_DIR/server.log ]]; then
+            echo "test.sh: last lines of the live server's log:" >&2
+            tail -n 20 "$LIVE_DIR/server.log" >&2
+            echo "test.sh: its data dir, whole log and the schemathesis inputs are in $LIVE_DIR" >&2
+        fi
+    elif [[ -n $LIVE_DIR ]]; then
+        rm -rf "$LIVE_DIR"
     fi
 }
 trap on_exit EXIT
+# On Ctrl-C or SIGTERM, leave through on_exit so that the live server is stopped too.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # step NAME COMMAND...: runs one check under a header and records how long it took.
 step() {
@@ -76,8 +111,34 @@ setup_npm() {
     fi
 }
 
+# Headless Chromium, for the /docs step. Looked for before anything slow, so that a machine
+# without it learns so in seconds, not after the Rust build.
+setup_chromium() {
+    if [[ -n ${CHROMIUM:-} && ! -x $CHROMIUM ]]; then
+        echo "test.sh: CHROMIUM=$CHROMIUM is not an executable file" >&2
+        return 1
+    fi
+    CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
+    if [[ -z $CHROMIUM ]]; then
+        cat >&2 <<'MSG'
+test.sh: headless Chromium is needed to check that the /docs page renders, and none was found
+(looked for `chromium` and `chromium-browser` on PATH). Install it, then run this again:
+    Debian/Ubuntu:  sudo apt-get update
+                    sudo apt-get install -y --no-install-recommends chromium
+    Fedora:         sudo dnf install chromium
+    macOS:          brew install --cask chromium
+                    export CHROMIUM=/Applications/Chromium.app/Contents/MacOS/Chromium
+(or point $CHROMIUM at any Chromium or Chrome binary; .ci/run installs it on CI)
+MSG
+        return 1
+    fi
+    # Debian's wrapper script can print a shell warning first; the version is what matters.
+    "$CHROMIUM" --version 2>/dev/null
+}
+
 step "setup: python tools" setup_python
 step "setup: npm tools" setup_npm
+step "setup: headless chromium" setup_chromium
 step "cargo fmt --all --check" cargo fmt --all --check
 step "cargo clippy --workspace --all-targets -- -D warnings" \
     cargo clippy --workspace --all-targets -- -D warnings
@@ -85,6 +146,173 @@ step "cargo test --workspace" cargo test --workspace
 step "openapi-spec-validator openapi.yaml" "$VENV/bin/openapi-spec-validator" openapi.yaml
 step "redocly lint openapi.yaml" "$NODE_BIN/redocly" lint --config redocly.yaml openapi.yaml
 step "tools/check_examples.py" "$PY" tools/check_examples.py
+
+# ---------------------------------------------------------------------------------------------
+# Against a live server: `eventpulse local` as a user runs it, on an ephemeral port.
+
+start_live_server() {
+    # `cargo test` built the binary (cli/tests run it); build only if it is missing or older
+    # than something it is made from.
+    local newer=""
+    if [[ -x $BIN ]]; then
+        newer=$(find Cargo.toml Cargo.lock openapi.yaml schema docs generated/schema \
+            generated/src client/src handlers/src adapters/embedded/src cli/src \
+            generated/Cargo.toml client/Cargo.toml handlers/Cargo.toml \
+            adapters/embedded/Cargo.toml cli/Cargo.toml \
+            -type f -newer "$BIN" -print 2>/dev/null | head -n 1)
+    fi
+    if [[ ! -x $BIN || -n $newer ]]; then
+        echo "$BIN is ${newer:+older than $newer}${newer:-missing}: building it"
+        cargo build -p eventpulse-cli
+    else
+        echo "using $BIN as cargo test built it"
+    fi
+
+    LIVE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/eventpulse-live.XXXXXX")
+    # Settings a developer may have exported must not leak in: a webhook would receive the
+    # notifications, and another JWT secret would refuse the tokens minted below.
+    env -u EVENTPULSE_JWT_SECRET -u EVENTPULSE_WEBHOOK EVENTPULSE_LOG_FORMAT=json \
+        EVENTPULSE_LOG=info "$BIN" local --addr 127.0.0.1:0 --quiet \
+        --data-dir "$LIVE_DIR/data" >"$LIVE_DIR/server.stdout" 2>"$LIVE_DIR/server.log" &
+    LIVE_PID=$!
+    local addr="" i
+    for i in $(seq 600); do
+        addr=$(sed -n 's/.*"message":"eventpulse local is listening".*"addr":"\([^"]*\)".*/\1/p' \
+            "$LIVE_DIR/server.log" | head -n 1)
+        [[ -n $addr ]] && break
+        if ! kill -0 "$LIVE_PID" 2>/dev/null; then
+            echo "eventpulse local exited before listening" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    if [[ -z $addr ]]; then
+        echo "eventpulse local did not log that it was listening within 60 s" >&2
+        return 1
+    fi
+    LIVE_BASE=http://$addr
+    echo "eventpulse local (pid $LIVE_PID) is listening at $LIVE_BASE; data in $LIVE_DIR/data"
+}
+
+token() {
+    env -u EVENTPULSE_JWT_SECRET "$BIN" token --user "$1" --data-dir "$LIVE_DIR/data"
+}
+
+# upload_expect STATE DICT FILE...: uploads the files with the CLI (as $EVENTPULSE_TOKEN),
+# waits for their outcome, checks that each ended STATE, and appends their upload ids to DICT
+# (a schemathesis dictionary: one JSON string a line).
+upload_expect() {
+    local want=$1 dict=$2 out
+    shift 2
+    # Exit 1 is also how `upload --wait` says that something was quarantined; the outcome of
+    # every file is checked below either way.
+    out=$("$BIN" upload --json --wait "$@") || [[ $want == quarantined ]]
+    "$PY" -c '
+import json, sys
+want, path = sys.argv[1], sys.argv[2]
+results = json.load(sys.stdin)
+wrong = [r for r in results if (r.get("status") or {}).get("status") != want]
+if wrong or not results:
+    sys.exit(f"expected every upload to end {want}, got: {json.dumps(results, indent=2)}")
+with open(path, "a") as f:
+    f.writelines(json.dumps(r["uploadId"]) + "\n" for r in results)
+print(f"{want}: " + ", ".join(r["file"] for r in results))
+' "$want" "$dict" <<<"$out"
+}
+
+# Something for every operation to read: alice gets stored events, quarantined uploads (some
+# set aside for DELETE), their notifications and a finished export; bob gets a little of his
+# own, and is the second user schemathesis needs to check that alice's objects are hers alone.
+seed_live_server() {
+    local st=$LIVE_DIR/schemathesis alice bob
+    local v=examples/events/valid i=examples/events/invalid m=examples/events/malformed
+    mkdir -p "$st"
+    alice=$(token alice)
+    bob=$(token bob)
+    export EVENTPULSE_API=$LIVE_BASE
+    EVENTPULSE_TOKEN=$alice upload_expect stored "$st/upload-ids.dict" \
+        $v/order-placed.json $v/batch-mixed-types.json $v/page-view-full.json \
+        $v/sensor-reading-non-ascii.json
+    EVENTPULSE_TOKEN=$alice upload_expect quarantined "$st/quarantined-ids.dict" \
+        $i/batch-one-bad-event.json $i/order-currency-lowercase.json \
+        $m/duplicate-key.json $m/invalid-utf8.json
+    EVENTPULSE_TOKEN=$alice upload_expect quarantined "$st/deletable-ids.dict" \
+        $i/data-null.json $i/event-id-empty.json $i/envelope-missing-type.json \
+        $m/truncated.json $m/trailing-comma.json
+    cat "$st/quarantined-ids.dict" "$st/deletable-ids.dict" >>"$st/upload-ids.dict"
+    EVENTPULSE_TOKEN=$bob upload_expect stored /dev/null $v/page-view-minimal.json
+    EVENTPULSE_TOKEN=$bob upload_expect quarantined /dev/null $i/order-amount-negative.json
+    EVENTPULSE_TOKEN=$alice "$BIN" events list --all --json | "$PY" -c '
+import json, sys
+for e in json.load(sys.stdin):
+    print(json.dumps(e["event"]["eventId"]))
+' >"$st/event-ids.dict"
+    EVENTPULSE_TOKEN=$alice "$BIN" exports create --wait --json | "$PY" -c '
+import json, sys
+e = json.load(sys.stdin)
+if e["status"] != "done":
+    sys.exit(f"the export did not finish: {e}")
+print(json.dumps(e["exportId"]))
+' >"$st/export-ids.dict"
+    unset EVENTPULSE_API
+    echo "$(wc -l <"$st/event-ids.dict") stored event(s) of alice; export $(cat "$st/export-ids.dict") done"
+    # The Web Fuzzing Commons auth file that tools/schemathesis.toml names.
+    "$PY" -c '
+import json, sys
+users = {"alice": sys.argv[1], "bob": sys.argv[2]}
+auth = [{"name": name, "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {token}"}]}
+        for name, token in users.items()]
+json.dump({"auth": auth}, sys.stdout)
+' "$alice" "$bob" >"$st/auth.json"
+    cp tools/schemathesis.toml "$st/schemathesis.toml"
+}
+
+run_schemathesis() {
+    local st=$LIVE_DIR/schemathesis root=$PWD first_line
+    first_line=$(($(wc -l <"$LIVE_DIR/server.log") + 1))
+    # From the temp dir, so that nothing schemathesis writes lands in the work tree.
+    (
+        cd "$st"
+        EVENTPULSE_ST_DIR=$st SCHEMATHESIS_HOOKS=$root/tools/schemathesis_hooks.py \
+            "$root/$VENV/bin/schemathesis" --config-file schemathesis.toml \
+            run "$LIVE_BASE/openapi.yaml" --checks all --no-color
+    )
+    # The server's own account of the run (its audit log): every operation must have
+    # succeeded at least once, or the run never got past validation or authentication there.
+    "$PY" tools/api_coverage.py openapi.yaml "$LIVE_DIR/server.log" --from-line "$first_line"
+}
+
+check_docs_page() {
+    "$PY" tools/check_docs_page.py --chromium "$CHROMIUM" --openapi openapi.yaml \
+        --base "$LIVE_BASE" --screenshot target/docs-page.png
+}
+
+stop_live_server() {
+    local pid=$LIVE_PID status=0
+    LIVE_PID=""
+    if ! kill -TERM "$pid" 2>/dev/null; then
+        wait "$pid" || status=$?
+        echo "eventpulse local was no longer running (exit status $status)" >&2
+        return 1
+    fi
+    wait "$pid" || status=$?
+    if [[ $status -ne 0 ]]; then
+        echo "eventpulse local exited with status $status after SIGTERM; expected 0" >&2
+        return 1
+    fi
+    if ! grep -q '"message":"stopped"' "$LIVE_DIR/server.log"; then
+        echo "eventpulse local exited 0 without logging that it drained and stopped" >&2
+        return 1
+    fi
+    echo "eventpulse local drained its queue and exited 0 after SIGTERM"
+}
+
+# (No commas in step names: the closing summary joins them with commas.)
+step "live server: start eventpulse local" start_live_server
+step "live server: seed data as alice and bob" seed_live_server
+step "schemathesis: the whole API with every check" run_schemathesis
+step "docs page: /docs in headless chromium" check_docs_page
+step "live server: stop with SIGTERM and expect exit 0" stop_live_server
 
 echo
 echo "test.sh: all ${#timings[@]} steps passed in $((SECONDS - script_start))s" \

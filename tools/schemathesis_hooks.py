@@ -1,0 +1,129 @@
+"""Schemathesis hooks for the live-server step of scripts/test.sh (see tools/schemathesis.toml).
+
+`positive_data_acceptance` fails a schema-valid request that the server rejects. Two rules of
+the API cannot be written as OpenAPI 3.0 schemas (openapi.yaml states them in the parameters'
+descriptions), so schema-valid requests can break them, and the server is right to answer 400:
+
+- `from` must be before `to` (GET /v1/events query, POST /v1/exports body): a rule across two
+  fields. The server answers 400 with one error {pointer: .../to, keyword: "range"}.
+- a `cursor` must be one this server issued, for this caller and query (it is HMAC-signed):
+  a schema-valid string it never issued is answered 400 with one error
+  {pointer: /query/cursor, keyword: "cursor"}.
+
+Rather than allowing 400 for every schema-valid request of those operations (which would hide
+any other wrong rejection), `filter_failure` below drops a positive-data failure only when the
+problem lists nothing but these errors and the request really breaks the rule: the instants
+compare as from >= to, or the cursor was never returned as `nextCursor` in this run. Every
+other failure, of this check or any other, is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
+
+import schemathesis
+
+# Every `nextCursor` the server returned in this run.
+_issued_cursors: set[str] = set()
+_lock = threading.Lock()
+
+
+@schemathesis.hook
+def after_call(context, case, response) -> None:
+    if response.status_code != 200:
+        return
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return
+    if isinstance(body, dict) and isinstance(body.get("nextCursor"), str):
+        with _lock:
+            _issued_cursors.add(body["nextCursor"])
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def _instant(value: object) -> datetime | None:
+    """An RFC 3339 date-time as an aware datetime; None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    text = _FRACTION.sub(r"\1", value.strip())  # Python keeps microseconds
+    text = re.sub(r"[zZ]$", "+00:00", text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _sent_query(response) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(response.request.url).query, keep_blank_values=True)
+
+
+def _sent_body(response) -> object:
+    body = response.request.body
+    if body is None:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _one(values: list[str] | None) -> str | None:
+    return values[0] if values and len(values) == 1 else None
+
+
+def _range_broken(response, pointer: str) -> bool:
+    """Whether the request sent `from` >= `to` where `pointer` says the server found them."""
+    if pointer == "/query/to":
+        query = _sent_query(response)
+        start, end = _one(query.get("from")), _one(query.get("to"))
+    elif pointer == "/body/to":
+        body = _sent_body(response)
+        if not isinstance(body, dict):
+            return False
+        start, end = body.get("from"), body.get("to")
+    else:
+        return False
+    start_at, end_at = _instant(start), _instant(end)
+    return start_at is not None and end_at is not None and start_at >= end_at
+
+
+def _cursor_unissued(response, pointer: str) -> bool:
+    if pointer != "/query/cursor":
+        return False
+    cursor = _one(_sent_query(response).get("cursor"))
+    with _lock:
+        return cursor is not None and cursor not in _issued_cursors
+
+
+def _justified(response, error: object) -> bool:
+    if not isinstance(error, dict):
+        return False
+    keyword, pointer = error.get("keyword"), error.get("pointer")
+    if keyword == "range":
+        return _range_broken(response, pointer)
+    if keyword == "cursor":
+        return _cursor_unissued(response, pointer)
+    return False
+
+
+@schemathesis.hook
+def filter_failure(context, failure, case, response) -> bool:
+    """Keep every failure except a positive-data rejection that the rules above justify."""
+    if getattr(failure, "code", None) != "ST202" or response.status_code != 400:
+        return True
+    try:
+        problem = json.loads(response.content)
+    except ValueError:
+        return True
+    errors = problem.get("errors") if isinstance(problem, dict) else None
+    if not isinstance(errors, list) or not errors:
+        return True
+    return not all(_justified(response, e) for e in errors)
