@@ -74,12 +74,19 @@ pub fn parse(bytes: &[u8], max_bytes: usize) -> Result<Value, ParseError> {
     if text.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
         return Err(ParseError::Empty);
     }
-    let mut de = serde_json::Deserializer::from_str(text);
-    let value = NoDuplicates {
-        pointer: String::new(),
+    // Fast pass without tracking where we are; only when it finds a duplicate key is the
+    // document parsed again, tracking JSON pointers, to say where the duplicate is.
+    match parse_text(text, None) {
+        Err(ParseError::DuplicateKey { .. }) => parse_text(text, Some(String::new())),
+        other => other,
     }
-    .deserialize(&mut de)
-    .map_err(classify)?;
+}
+
+fn parse_text(text: &str, pointer: Option<String>) -> Result<Value, ParseError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = NoDuplicates { pointer }
+        .deserialize(&mut de)
+        .map_err(classify)?;
     de.end().map_err(classify)?;
     Ok(value)
 }
@@ -141,9 +148,10 @@ pub fn escape_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
-/// Builds a `Value` like serde_json does, but fails on a repeated object key.
+/// Builds a `Value` like serde_json does, but fails on a repeated object key. With a
+/// `pointer`, it tracks where it is so that the error can say where the duplicate is.
 struct NoDuplicates {
-    pointer: String,
+    pointer: Option<String>,
 }
 
 impl<'de> DeserializeSeed<'de> for NoDuplicates {
@@ -185,7 +193,7 @@ impl<'de> Visitor<'de> for NoDuplicates {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut out = Vec::new();
         while let Some(v) = seq.next_element_seed(NoDuplicates {
-            pointer: format!("{}/{}", self.pointer, out.len()),
+            pointer: self.pointer.as_ref().map(|p| format!("{p}/{}", out.len())),
         })? {
             out.push(v);
         }
@@ -195,16 +203,18 @@ impl<'de> Visitor<'de> for NoDuplicates {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if out.contains_key(&key) {
-                let at = if self.pointer.is_empty() {
-                    "/"
-                } else {
-                    self.pointer.as_str()
+                let at = match self.pointer.as_deref() {
+                    Some("") | None => "/",
+                    Some(p) => p,
                 };
                 return Err(A::Error::custom(format!(
                     "{DUPLICATE_MARK}{at}\u{0}{key}\u{0}"
                 )));
             }
-            let child = format!("{}/{}", self.pointer, escape_token(&key));
+            let child = self
+                .pointer
+                .as_ref()
+                .map(|p| format!("{p}/{}", escape_token(&key)));
             let value = map.next_value_seed(NoDuplicates { pointer: child })?;
             out.insert(key, value);
         }

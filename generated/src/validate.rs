@@ -233,6 +233,11 @@ impl Validator {
             .and_then(Value::as_str)
             .and_then(|t| self.by_type.get(t))
             .unwrap_or(&self.envelope);
+        // The common case is valid: the boolean check is several times cheaper than
+        // collecting errors, which only failing events pay for.
+        if validator.is_valid(event) {
+            return;
+        }
         for e in validator.iter_errors(event) {
             out.push(
                 self.max_errors,
