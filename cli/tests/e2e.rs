@@ -794,7 +794,8 @@ fn exports_docs_and_published_contracts() {
         );
         let html = docs.text().await.unwrap();
         assert!(
-            html.contains("<redoc spec-url=\"openapi.yaml\" disable-telemetry=\"true\">") && html.contains("RedocStandalone")
+            html.contains("<redoc spec-url=\"openapi.yaml\" disable-telemetry=\"true\">")
+                && html.contains("RedocStandalone")
         );
         // Everything the page needs is inline: no external script or stylesheet.
         assert!(
