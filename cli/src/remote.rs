@@ -172,23 +172,9 @@ async fn wait_for(
     id: &types::UploadId,
     timeout: u64,
 ) -> Result<types::UploadStatus> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(timeout);
-    let mut delay = Duration::from_millis(50);
-    loop {
-        let s = ep
-            .api()
-            .get_upload()
-            .upload_id(id.clone())
-            .send()
-            .await
-            .map_err(|e| explain(e.into()))?
-            .into_inner();
-        if s.status != UploadState::Pending || std::time::Instant::now() >= deadline {
-            return Ok(s);
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(1));
-    }
+    ep.wait_final(id, Duration::from_secs(timeout))
+        .await
+        .map_err(explain)
 }
 
 #[derive(clap::Subcommand, Debug)]

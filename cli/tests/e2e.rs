@@ -22,21 +22,14 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 async fn wait_final(ep: &EventPulse, id: &types::UploadId) -> types::UploadStatus {
-    for _ in 0..600 {
-        let s = ep
-            .api()
-            .get_upload()
-            .upload_id(id.clone())
-            .send()
-            .await
-            .unwrap()
-            .into_inner();
-        if s.status != UploadState::Pending {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("upload {} still pending", **id);
+    let s = ep.wait_final(id, Duration::from_secs(60)).await.unwrap();
+    assert_ne!(
+        s.status,
+        UploadState::Pending,
+        "upload {} still pending",
+        **id
+    );
+    s
 }
 
 async fn upload_and_wait(ep: &EventPulse, bytes: Vec<u8>) -> types::UploadStatus {

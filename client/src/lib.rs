@@ -209,6 +209,31 @@ impl EventPulse {
         Ok(ticket)
     }
 
+    /// Polls `GET /v1/uploads/{id}` (backing off from 50 ms to 1 s) until the upload is
+    /// stored or quarantined, or `timeout` passes; returns the last status either way.
+    pub async fn wait_final(
+        &self,
+        id: &types::UploadId,
+        timeout: Duration,
+    ) -> Result<types::UploadStatus, ClientError> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let s = self
+                .api
+                .get_upload()
+                .upload_id(id.clone())
+                .send()
+                .await?
+                .into_inner();
+            if s.status != types::UploadState::Pending || std::time::Instant::now() >= deadline {
+                return Ok(s);
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(1));
+        }
+    }
+
     /// Reads a file and [`upload`](Self::upload)s it.
     pub async fn upload_file(&self, path: &std::path::Path) -> Result<UploadTicket, ClientError> {
         let bytes = std::fs::read(path)
