@@ -46,8 +46,22 @@ fn explain(e: ClientError) -> anyhow::Error {
     }
 }
 
+/// `println!` for results: a closed pipe (`eventpulse events list | head`) ends the command
+/// quietly, as it does for every Unix tool, instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            return Err(e.into());
+        }
+    }};
+}
+
 fn print_json(v: &impl serde::Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    outln!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
@@ -120,7 +134,7 @@ pub async fn upload(conn: &Conn, args: &UploadArgs) -> Result<bool> {
             Ok((ticket, None)) => {
                 out.push(serde_json::json!({"file": name, "uploadId": ticket.upload_id}));
                 if !conn.json {
-                    println!("uploaded {name} as {}", *ticket.upload_id);
+                    outln!("uploaded {name} as {}", *ticket.upload_id);
                 }
             }
             Ok((ticket, Some(Ok(s)))) => {
@@ -129,17 +143,17 @@ pub async fn upload(conn: &Conn, args: &UploadArgs) -> Result<bool> {
                 }
                 if !conn.json {
                     match s.status {
-                        UploadState::Stored => println!(
+                        UploadState::Stored => outln!(
                             "stored      {name}: {} event(s), upload {}",
                             s.event_count.unwrap_or(0),
                             *ticket.upload_id
                         ),
-                        UploadState::Quarantined => println!(
+                        UploadState::Quarantined => outln!(
                             "quarantined {name}: {} (see `eventpulse quarantine show {}`)",
                             s.reason_code.map(|r| r.to_string()).unwrap_or_default(),
                             *ticket.upload_id
                         ),
-                        UploadState::Pending => println!(
+                        UploadState::Pending => outln!(
                             "pending     {name}: still processing, upload {}",
                             *ticket.upload_id
                         ),
@@ -213,11 +227,11 @@ fn instant(s: &Option<String>, name: &str) -> Result<Option<chrono::DateTime<chr
         .transpose()
 }
 
-fn print_events(items: &[types::StoredEvent]) {
+fn print_events(items: &[types::StoredEvent]) -> Result<()> {
     for e in items {
         let v = serde_json::to_value(&e.event).unwrap_or_default();
         let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
-        println!(
+        outln!(
             "{:<32} {:<15} {:<40} upload {}",
             s("occurredAt"),
             s("type"),
@@ -225,6 +239,7 @@ fn print_events(items: &[types::StoredEvent]) {
             *e.upload_id
         );
     }
+    Ok(())
 }
 
 pub async fn events(conn: &Conn, cmd: &EventsCmd) -> Result<()> {
@@ -251,7 +266,7 @@ pub async fn events(conn: &Conn, cmd: &EventsCmd) -> Result<()> {
                 if conn.json {
                     print_json(&items)?;
                 } else {
-                    print_events(&items);
+                    print_events(&items)?;
                     eprintln!("{} event(s)", items.len());
                 }
             } else {
@@ -273,7 +288,7 @@ pub async fn events(conn: &Conn, cmd: &EventsCmd) -> Result<()> {
                 if conn.json {
                     print_json(&page)?;
                 } else {
-                    print_events(&page.items);
+                    print_events(&page.items)?;
                     if page.next_cursor.is_some() {
                         eprintln!("(more: use --all)");
                     }
@@ -346,7 +361,7 @@ pub async fn quarantine(conn: &Conn, cmd: &QuarantineCmd) -> Result<()> {
                 print_json(&items)?;
             } else {
                 for q in &items {
-                    println!(
+                    outln!(
                         "{}  {}  {:<18} {} error(s)  {} bytes",
                         q.quarantined_at.to_rfc3339(),
                         *q.upload_id,
@@ -369,9 +384,12 @@ pub async fn quarantine(conn: &Conn, cmd: &QuarantineCmd) -> Result<()> {
             if conn.json {
                 print_json(&r)?;
             } else {
-                println!(
+                outln!(
                     "upload {}: {} ({})\n{}",
-                    *r.upload_id, r.reason_code, r.key, r.message
+                    *r.upload_id,
+                    r.reason_code,
+                    r.key,
+                    r.message
                 );
                 for e in &r.errors {
                     let at = if e.pointer.is_empty() {
@@ -379,10 +397,10 @@ pub async fn quarantine(conn: &Conn, cmd: &QuarantineCmd) -> Result<()> {
                     } else {
                         e.pointer.as_str()
                     };
-                    println!("  {at}: [{}] {}", e.keyword, e.message);
+                    outln!("  {at}: [{}] {}", e.keyword, e.message);
                 }
                 if r.truncated {
-                    println!("  ... {} error(s) in all", r.error_count);
+                    outln!("  ... {} error(s) in all", r.error_count);
                 }
             }
         }
@@ -420,16 +438,16 @@ pub async fn quarantine(conn: &Conn, cmd: &QuarantineCmd) -> Result<()> {
                 print_json(&s)?;
             } else {
                 match (s.status, s.reason_code) {
-                    (UploadState::Pending, _) => println!(
+                    (UploadState::Pending, _) => outln!(
                         "upload {} is being processed again (use --wait to see the outcome)",
                         *s.upload_id
                     ),
-                    (UploadState::Stored, _) => println!(
+                    (UploadState::Stored, _) => outln!(
                         "upload {} is now stored: {} event(s)",
                         *s.upload_id,
                         s.event_count.unwrap_or(0)
                     ),
-                    (UploadState::Quarantined, r) => println!(
+                    (UploadState::Quarantined, r) => outln!(
                         "upload {} was quarantined again: {}",
                         *s.upload_id,
                         r.map(|r| r.to_string()).unwrap_or_default()
@@ -444,7 +462,7 @@ pub async fn quarantine(conn: &Conn, cmd: &QuarantineCmd) -> Result<()> {
                 .await
                 .map_err(|e| explain(e.into()))?;
             if !conn.json {
-                println!("deleted quarantined upload {upload_id}");
+                outln!("deleted quarantined upload {upload_id}");
             }
         }
     }
@@ -465,7 +483,7 @@ pub async fn notifications(conn: &Conn, limit: u64) -> Result<()> {
         print_json(&page)?;
     } else {
         for n in &page.items {
-            println!(
+            outln!(
                 "{}  {:<18} {}",
                 n.created_at.to_rfc3339(),
                 n.kind.to_string(),
@@ -550,12 +568,12 @@ pub async fn exports(conn: &Conn, cmd: &ExportsCmd) -> Result<()> {
     if conn.json {
         print_json(&status)?;
     } else {
-        println!("export {}: {}", *status.export_id, status.status);
+        outln!("export {}: {}", *status.export_id, status.status);
         if let Some(n) = status.event_count {
-            println!("{n} event(s)");
+            outln!("{n} event(s)");
         }
         if let Some(url) = &status.download_url {
-            println!("download: {url}");
+            outln!("download: {url}");
         }
     }
     Ok(())

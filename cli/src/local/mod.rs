@@ -229,11 +229,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         print_banner(&base_url, &token, &args);
         if args.jwt_secret.is_none() {
             println!(
-                "Tokens are signed with a random secret generated for this data dir and kept in {} (mode 0600);
-                 set EVENTPULSE_JWT_SECRET to use your own.
-",
+                "Tokens are signed with a random secret generated for this data dir, kept in {} (mode 0600);",
                 args.data_dir.join(secrets::FILE).display()
             );
+            println!("set EVENTPULSE_JWT_SECRET (32+ bytes) to use your own.\n");
         }
     }
     tracing::info!(%addr, data_dir = %args.data_dir.display(), "eventpulse local is listening");
