@@ -452,6 +452,25 @@ fn a_restart_keeps_everything_and_finishes_unfinished_objects() {
             )
             .await
             .unwrap();
+        // ...and a crash during an export leaves it running.
+        use eventpulse_handlers::ports::EventTable;
+        let table = eventpulse_embedded::SqliteTable::open(
+            dir.path().join(eventpulse_embedded::TABLE_FILE),
+        )
+        .unwrap();
+        table
+            .put_export(&eventpulse_handlers::ports::ExportRecord {
+                owner: "alice".into(),
+                export_id: "cutoff1".into(),
+                status: types::ExportState::Running,
+                query: Default::default(),
+                created_at: chrono::Utc::now(),
+                finished_at: None,
+                event_count: None,
+                result_key: None,
+            })
+            .await
+            .unwrap();
     });
     let server = Server::start(dir.path());
     rt().block_on(async {
@@ -484,6 +503,30 @@ fn a_restart_keeps_everything_and_finishes_unfinished_objects() {
             })
             .collect();
         assert_eq!(ids, ["r-1", "r-2"]);
+        // The export cut off by the crash is run again to completion.
+        let mut export = None;
+        for _ in 0..200 {
+            let e = alice
+                .api()
+                .get_export()
+                .export_id("cutoff1")
+                .send()
+                .await
+                .unwrap()
+                .into_inner();
+            if e.status != types::ExportState::Running {
+                export = Some(e);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let export = export.expect("the cut-off export finished");
+        // It runs at start-up, possibly before the recovered object is processed.
+        assert_eq!(export.status, types::ExportState::Done);
+        assert!(
+            matches!(export.event_count, Some(1) | Some(2)),
+            "{export:?}"
+        );
         assert_eq!(
             alice
                 .api()

@@ -2270,6 +2270,13 @@ pub async fn exports(table: &dyn EventTable) {
         Some(running.clone()),
         "conformance: get_export must return what was put"
     );
+    let mine =
+        |all: Vec<ExportRecord>| all.into_iter().filter(|e| e.owner == o).collect::<Vec<_>>();
+    assert_eq!(
+        mine(ok("running_exports", table.running_exports(10_000).await)),
+        vec![running.clone()],
+        "conformance: running_exports must list a running export"
+    );
     let done = ExportRecord {
         status: ExportState::Done,
         finished_at: Some(t("2026-11-27T10:00:01.999999999Z")),
@@ -2282,6 +2289,10 @@ pub async fn exports(table: &dyn EventTable) {
         ok("get_export", table.get_export(&o, "x-1").await),
         Some(done.clone()),
         "conformance: put_export must replace the record"
+    );
+    assert!(
+        mine(ok("running_exports", table.running_exports(10_000).await)).is_empty(),
+        "conformance: a finished export is not running"
     );
     let plain = ExportRecord {
         export_id: "x-2".into(),

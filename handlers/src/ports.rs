@@ -280,6 +280,9 @@ pub trait EventTable: Send + Sync {
 
     async fn put_export(&self, export: &ExportRecord) -> PortResult<()>;
     async fn get_export(&self, owner: &str, export_id: &str) -> PortResult<Option<ExportRecord>>;
+    /// Exports of every owner still `running`, oldest first: after a crash they are started
+    /// again (an export is idempotent: it rewrites its whole result).
+    async fn running_exports(&self, limit: usize) -> PortResult<Vec<ExportRecord>>;
 }
 
 /// Delivers a notification to its owner (SNS on AWS; log + webhook locally).

@@ -1032,6 +1032,17 @@ impl EventTable for SqliteTable {
         })
         .await
     }
+
+    async fn running_exports(&self, limit: usize) -> PortResult<Vec<ExportRecord>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with("running_exports", move |c| {
+            let sql = format!(
+                "SELECT {EXPORT_COLUMNS} FROM exports WHERE status = 'running' ORDER BY created_at, export_id LIMIT ?1"
+            );
+            query_rows(c, &sql, params![limit], raw_export)?.into_iter().map(export).collect()
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

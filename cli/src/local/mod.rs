@@ -151,16 +151,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         objects: objects.clone(),
         clock: clock.clone(),
     });
+    let exports: Arc<dyn ExportRunner> = Arc::new(TaskExports {
+        exporter,
+        slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_EXPORTS)),
+        outbox: outbox_wake.clone(),
+    });
     let api = Arc::new(Api {
         table: table.clone(),
         objects: objects.clone(),
         presigner: presigner.clone(),
         dispatcher: dispatcher.clone(),
-        exports: Arc::new(TaskExports {
-            exporter,
-            slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_EXPORTS)),
-            outbox: outbox_wake.clone(),
-        }),
+        exports: exports.clone(),
         clock: clock.clone(),
         cursors: CursorSigner::new(secrets.cursor_key.as_bytes()),
         config: ApiConfig {
@@ -173,7 +174,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let app =
         eventpulse_generated::server::router(api, auth).merge(server::routes(server::Transfer {
             objects,
-            table,
+            table: table.clone(),
             dispatcher,
             presigner,
             clock,
@@ -181,7 +182,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             in_flight: Arc::default(),
         }));
 
-    // Finish what a previous run left: objects never processed, notifications not delivered.
+    // Finish what a previous run left: objects never processed, exports cut off, and
+    // notifications not delivered (the outbox task below).
+    let restarted = table.running_exports(1000).await?;
+    for export in &restarted {
+        exports.start(export.clone());
+    }
+    if !restarted.is_empty() {
+        tracing::info!(
+            restarted = restarted.len(),
+            "restarted exports cut off by the previous run"
+        );
+    }
     let recovered = pipeline.recover().await?;
     if recovered > 0 {
         tracing::info!(recovered, "queued unfinished objects from the previous run");
