@@ -539,17 +539,22 @@ fn a_restart_keeps_everything_and_finishes_unfinished_objects() {
                 .len(),
             1
         );
-        assert_eq!(
-            alice
-                .api()
-                .list_notifications()
-                .send()
-                .await
-                .unwrap()
-                .into_inner()
-                .items
-                .len(),
-            1
+        // The quarantine from before the restart, and the restarted export's.
+        let kinds: Vec<_> = alice
+            .api()
+            .list_notifications()
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .items
+            .into_iter()
+            .map(|n| n.kind)
+            .collect();
+        assert_eq!(kinds.len(), 2, "{kinds:?}");
+        assert!(
+            kinds.contains(&types::NotificationKind::ObjectQuarantined)
+                && kinds.contains(&types::NotificationKind::ExportDone)
         );
     });
 }
