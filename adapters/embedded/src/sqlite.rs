@@ -104,9 +104,17 @@ CREATE TABLE exports (
 /// The table in SQLite; cheap to clone.
 #[derive(Clone)]
 pub struct SqliteTable {
+    /// The one writer: every state change is a transaction on it.
     conn: Arc<Mutex<Connection>>,
+    /// Read-only connections for queries. In WAL mode they read the last committed state
+    /// while the writer commits, so API reads do not queue behind processing.
+    readers: Vec<Arc<Mutex<Connection>>>,
+    next_reader: Arc<std::sync::atomic::AtomicUsize>,
     path: PathBuf,
 }
+
+/// Read-only connections per table (the machine has 2 cores).
+const READERS: usize = 2;
 
 impl std::fmt::Debug for SqliteTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -650,8 +658,22 @@ impl SqliteTable {
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(db_error)?;
         migrate(&mut conn)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let r = Connection::open_with_flags(
+                    &path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(db_error)?;
+                r.busy_timeout(Duration::from_secs(5)).map_err(db_error)?;
+                Ok(Arc::new(Mutex::new(r)))
+            })
+            .collect::<PortResult<Vec<_>>>()?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            readers,
+            next_reader: Arc::default(),
             path,
         })
     }
@@ -671,6 +693,24 @@ impl SqliteTable {
         blocking(what, move || {
             // A panic while holding the lock leaves no open transaction (dropping it rolls
             // back), so the connection is still usable.
+            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await
+    }
+
+    /// Runs a read-only query on one of the reader connections.
+    async fn read<T, F>(&self, what: &'static str, f: F) -> PortResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> PortResult<T> + Send + 'static,
+    {
+        let i = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % self.readers.len();
+        let conn = self.readers[i].clone();
+        blocking(what, move || {
             let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
             f(&mut conn)
         })
@@ -746,7 +786,7 @@ impl EventTable for SqliteTable {
 
     async fn get_upload(&self, owner: &str, upload_id: &str) -> PortResult<Option<UploadRecord>> {
         let (owner, upload_id) = (owner.to_string(), upload_id.to_string());
-        self.with("get_upload", move |c| {
+        self.read("get_upload", move |c| {
             let sql =
                 format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE owner = ?1 AND upload_id = ?2");
             query_rows(c, &sql, params![owner, upload_id], raw_upload)?
@@ -823,7 +863,7 @@ impl EventTable for SqliteTable {
         upload_id: &str,
     ) -> PortResult<Option<QuarantineRecord>> {
         let (owner, upload_id) = (owner.to_string(), upload_id.to_string());
-        self.with("get_quarantine", move |c| {
+        self.read("get_quarantine", move |c| {
             let sql = format!(
                 "SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE owner = ?1 AND upload_id = ?2"
             );
@@ -861,7 +901,7 @@ impl EventTable for SqliteTable {
     ) -> PortResult<Vec<QuarantineRecord>> {
         let owner = owner.to_string();
         let after = after.map(|a| (bound(&a.quarantined_at), a.upload_id.clone()));
-        self.with("list_quarantine", move |c| {
+        self.read("list_quarantine", move |c| {
             let rows = match after {
                 None => query_rows(
                     c,
@@ -890,7 +930,7 @@ impl EventTable for SqliteTable {
 
     async fn get_event(&self, owner: &str, event_id: &str) -> PortResult<Option<EventRecord>> {
         let (owner, event_id) = (owner.to_string(), event_id.to_string());
-        self.with("get_event", move |c| {
+        self.read("get_event", move |c| {
             let sql =
                 format!("SELECT {EVENT_COLUMNS} FROM events WHERE owner = ?1 AND event_id = ?2");
             query_rows(c, &sql, params![owner, event_id], raw_event)?
@@ -909,7 +949,7 @@ impl EventTable for SqliteTable {
         n: usize,
     ) -> PortResult<Vec<EventRecord>> {
         let (owner, query, after) = (owner.to_string(), query.clone(), after.cloned());
-        self.with("list_events", move |c| {
+        self.read("list_events", move |c| {
             list_events_tx(c, &owner, &query, after.as_ref(), n)
         })
         .await
@@ -935,7 +975,7 @@ impl EventTable for SqliteTable {
     ) -> PortResult<Vec<Notification>> {
         let owner = owner.to_string();
         let after = after.map(|a| (bound(&a.created_at), a.notification_id.clone()));
-        self.with("list_notifications", move |c| {
+        self.read("list_notifications", move |c| {
             let bodies: Vec<String> = match after {
                 None => query_rows(
                     c,
@@ -1022,7 +1062,7 @@ impl EventTable for SqliteTable {
 
     async fn get_export(&self, owner: &str, export_id: &str) -> PortResult<Option<ExportRecord>> {
         let (owner, export_id) = (owner.to_string(), export_id.to_string());
-        self.with("get_export", move |c| {
+        self.read("get_export", move |c| {
             let sql =
                 format!("SELECT {EXPORT_COLUMNS} FROM exports WHERE owner = ?1 AND export_id = ?2");
             query_rows(c, &sql, params![owner, export_id], raw_export)?
@@ -1035,7 +1075,7 @@ impl EventTable for SqliteTable {
 
     async fn running_exports(&self, limit: usize) -> PortResult<Vec<ExportRecord>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with("running_exports", move |c| {
+        self.read("running_exports", move |c| {
             let sql = format!(
                 "SELECT {EXPORT_COLUMNS} FROM exports WHERE status = 'running' ORDER BY created_at, export_id LIMIT ?1"
             );
