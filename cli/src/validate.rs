@@ -148,10 +148,7 @@ fn check_file(intake: &Intake, path: &Path) -> Outcome {
 }
 
 fn reason_str(r: ReasonCode) -> String {
-    serde_json::to_value(r)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+    r.to_string()
 }
 
 fn print_rejection(file: &str, r: &Rejected) {

@@ -225,6 +225,14 @@ fn a_user_never_reaches_another_users_data() {
             let r = http.put(&tampered).body(serde_json::to_vec(&event("x", "EUR")).unwrap()).send().await.unwrap();
             assert_eq!(r.status().as_u16(), 403, "{tampered}");
         }
+        // Malformed presigned requests are problems too, never plain text.
+        let bad_query = ticket.url.replace("expires=", "expires=abc");
+        let r = http.put(&bad_query).body("{}").send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let r = http.get(&ticket.url).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 405);
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
         // The token decides who you are; a body claiming another owner changes nothing.
         let claim = json!({"eventId": "claim", "type": "page.view", "occurredAt": "2026-11-27T10:00:00Z", "source": "bob",
                            "data": {"url": "https://e.com/"}, "owner": "bob"});

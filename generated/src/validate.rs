@@ -167,6 +167,11 @@ impl Validator {
         self.max_bytes
     }
 
+    /// The most events an upload object may hold (`EventBatch.maxItems` of the schema).
+    pub fn max_events(&self) -> Option<usize> {
+        self.batch_max_items
+    }
+
     /// The registered event types.
     pub fn event_types(&self) -> impl Iterator<Item = &str> {
         self.by_type.keys().map(String::as_str)

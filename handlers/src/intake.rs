@@ -11,6 +11,7 @@ use eventpulse_generated::json::ParseError;
 use eventpulse_generated::rt::OccurredAt;
 use eventpulse_generated::types::{Event, EventError, ReasonCode};
 use eventpulse_generated::validate::{CompileError, Rejection, SchemaErrors, Validator};
+use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -80,7 +81,9 @@ impl Intake {
         let doc = match self.validator.validate_bytes(bytes) {
             Ok(doc) => doc,
             Err(Rejection::Parse(e)) => return Verdict::Rejected(rejected_parse(&e)),
-            Err(Rejection::Schema(errors)) => return Verdict::Rejected(rejected_schema(errors)),
+            Err(Rejection::Schema(errors)) => {
+                return Verdict::Rejected(rejected_schema(errors, self.validator.max_events()));
+            }
         };
         let single = !doc.is_array();
         let events: Vec<Value> = match doc {
@@ -152,9 +155,15 @@ impl Intake {
 }
 
 fn parsed(index: usize, body: Value) -> Result<ParsedEvent, String> {
-    let typed: Event =
-        serde_json::from_value(eventpulse_generated::json::integral_numbers(body.clone()))
-            .map_err(|e| e.to_string())?;
+    // Read the typed view straight from the value; only a document spelling integers as
+    // floats (`2.0`) pays for a normalised copy.
+    let typed = match Event::deserialize(&body) {
+        Ok(t) => t,
+        Err(_) => {
+            serde_json::from_value(eventpulse_generated::json::integral_numbers(body.clone()))
+                .map_err(|e| e.to_string())?
+        }
+    };
     let field = |name: &str| {
         body.get(name)
             .and_then(Value::as_str)
@@ -238,7 +247,7 @@ fn rejected_parse(e: &ParseError) -> Rejected {
     }
 }
 
-fn rejected_schema(e: SchemaErrors) -> Rejected {
+fn rejected_schema(e: SchemaErrors, max_events: Option<usize>) -> Rejected {
     let too_many = e
         .errors
         .iter()
@@ -247,8 +256,9 @@ fn rejected_schema(e: SchemaErrors) -> Rejected {
         (
             ReasonCode::TooManyEvents,
             format!(
-                "The object holds {} events; the limit is 1000 per object: split it.",
-                e.event_count
+                "The object holds {} events; the limit is {} per object: split it.",
+                e.event_count,
+                max_events.map_or_else(|| "the schema's".to_string(), |n| n.to_string())
             ),
         )
     } else {

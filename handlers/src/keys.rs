@@ -41,14 +41,10 @@ pub fn is_valid_owner(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || b"._@-".contains(c))
 }
 
-/// Same rule as the `UploadId` schema (`^[A-Za-z0-9][A-Za-z0-9_-]*$`, at most 64).
+/// Whether `s` is a valid upload (or export) id: the generated `UploadId` type holds the
+/// schema's rule.
 pub fn is_valid_id(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 64
-        && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"_-".contains(c))
+    eventpulse_generated::types::UploadId::try_from(s.to_string()).is_ok()
 }
 
 pub fn incoming_key(owner: &str, upload_id: &str) -> String {

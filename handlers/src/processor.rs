@@ -8,7 +8,7 @@
 //! (a retried event, a duplicate delivery, start-up recovery) finishes the job without
 //! repeating any visible effect.
 
-use crate::intake::{Intake, ParsedEvent, Rejected, Verdict};
+use crate::intake::{Intake, Rejected, Verdict};
 use crate::keys;
 use crate::ports::{
     Bucket, Clock, EventRecord, EventTable, Notifier, ObjectInfo, ObjectStore, PortError,
@@ -106,7 +106,7 @@ impl Processor {
                 errors,
             }) => tracing::info!(
                 target: "eventpulse::audit", kind = "object", key, owner, upload_id, outcome = "quarantined",
-                reason_code = reason_code_str(*reason), error_count = errors, duration_ms = ms
+                reason_code = %reason, error_count = errors, duration_ms = ms
             ),
             Ok(Outcome::Skipped { why, .. }) => tracing::info!(
                 target: "eventpulse::audit", kind = "object", key, outcome = "skipped", why, duration_ms = ms
@@ -208,15 +208,16 @@ impl Processor {
         };
 
         let now = self.clock.now();
+        // The events move into the records: bodies are not copied on the way to the table.
         let records: Vec<EventRecord> = events
-            .iter()
+            .into_iter()
             .map(|e| EventRecord {
                 owner: owner.into(),
-                event_id: e.event_id.clone(),
-                event_type: e.event_type.clone(),
                 occurred_at: e.occurred_at.utc(),
-                body: e.body.clone(),
-                content_hash: e.content_hash.clone(),
+                event_id: e.event_id,
+                event_type: e.event_type,
+                body: e.body,
+                content_hash: e.content_hash,
                 received_at: now,
                 upload_id: upload_id.into(),
             })
@@ -254,7 +255,7 @@ impl Processor {
                 })
             }
             StoreOutcome::Conflict { event_ids } => {
-                let r = conflict_report(&events, &event_ids);
+                let r = conflict_report(&records, &event_ids);
                 self.quarantine(owner, upload_id, key, &qkey, &info, r)
                     .await
             }
@@ -383,8 +384,7 @@ impl Processor {
             created_at: now,
             message: format!(
                 "Upload {upload_id} was quarantined ({}): {}",
-                reason_code_str(r.reason),
-                r.message
+                r.reason, r.message
             ),
             upload_id: Some(upload_id_typed),
             key: Some(key.into()),
@@ -457,20 +457,25 @@ impl Processor {
     }
 }
 
-fn conflict_report(events: &[ParsedEvent], conflicting: &[String]) -> Rejected {
-    let single = events.len() == 1;
-    let errors: Vec<EventError> = events
+/// The report of an object whose events reuse stored eventIds; `records` are in document
+/// order, so a record's position is its index in the upload.
+fn conflict_report(records: &[EventRecord], conflicting: &[String]) -> Rejected {
+    let single = records.len() == 1;
+    let conflicting: std::collections::HashSet<&str> =
+        conflicting.iter().map(String::as_str).collect();
+    let errors: Vec<EventError> = records
         .iter()
-        .filter(|e| conflicting.contains(&e.event_id))
-        .map(|e| EventError {
+        .enumerate()
+        .filter(|(_, e)| conflicting.contains(e.event_id.as_str()))
+        .map(|(index, e)| EventError {
             event_id: Some(e.event_id.clone()),
-            index: Some(e.index as u64),
+            index: Some(index as u64),
             keyword: "eventIdConflict".into(),
             message: format!(
                 "eventId \"{}\" is already stored with different content; use a new eventId or re-send identical content",
                 e.event_id
             ),
-            pointer: if single { "/eventId".into() } else { format!("/{}/eventId", e.index) },
+            pointer: if single { "/eventId".into() } else { format!("/{index}/eventId") },
         })
         .collect();
     Rejected {
@@ -482,20 +487,7 @@ fn conflict_report(events: &[ParsedEvent], conflicting: &[String]) -> Rejected {
             if errors.len() == 1 { "s" } else { "" }
         ),
         error_count: errors.len() as u64,
-        event_count: Some(events.len() as u64),
+        event_count: Some(records.len() as u64),
         errors,
-    }
-}
-
-pub fn reason_code_str(r: ReasonCode) -> &'static str {
-    match r {
-        ReasonCode::InvalidJson => "invalid_json",
-        ReasonCode::InvalidEncoding => "invalid_encoding",
-        ReasonCode::EmptyObject => "empty_object",
-        ReasonCode::TooLarge => "too_large",
-        ReasonCode::TooManyEvents => "too_many_events",
-        ReasonCode::SchemaViolation => "schema_violation",
-        ReasonCode::EventIdConflict => "event_id_conflict",
-        ReasonCode::InvalidKey => "invalid_key",
     }
 }

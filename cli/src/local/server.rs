@@ -78,12 +78,23 @@ fn signed(q: Result<Query<Signed>, QueryRejection>) -> Result<Signed, String> {
         .map_err(|e| format!("the presigned URL's query is malformed: {}", e.body_text()))
 }
 
+fn wrong_method(allow: &'static str) -> Response {
+    problem(ApiError::method_not_allowed(
+        format!("a presigned URL accepts only {allow}"),
+        allow,
+    ))
+}
+
 pub fn routes(state: Transfer) -> axum::Router {
     axum::Router::new()
-        .route(&format!("{UPLOAD_PATH}{{*key}}"), put(upload))
+        // Other methods get the API's problem+json 405, not axum's plain-text one.
+        .route(
+            &format!("{UPLOAD_PATH}{{*key}}"),
+            put(upload).fallback(|| async { wrong_method("PUT") }),
+        )
         .route(
             &format!("{DOWNLOAD_PATH}{{bucket}}/{{*key}}"),
-            get(download),
+            get(download).fallback(|| async { wrong_method("GET, HEAD") }),
         )
         .with_state(state)
 }
