@@ -2,7 +2,7 @@
 //! generated client. Human output by default, `--json` for scripts.
 
 use anyhow::{Context, Result, bail};
-use eventpulse_client::types::{self, EventType, UploadState};
+use eventpulse_client::types::{self, UploadState};
 use eventpulse_client::{ClientError, EventFilter, EventPulse};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -191,19 +191,41 @@ async fn wait_for(
         .map_err(explain)
 }
 
+/// The filters of `GET /v1/events`, shared by `events list` and `exports create`.
+#[derive(clap::Args, Debug)]
+pub struct FilterArgs {
+    /// Only this type (page.view, order.placed, sensor.reading, ...).
+    #[arg(long = "type")]
+    type_: Option<String>,
+    /// Only events at or after this RFC 3339 instant.
+    #[arg(long)]
+    from: Option<String>,
+    /// Only events before this RFC 3339 instant.
+    #[arg(long)]
+    to: Option<String>,
+}
+
+impl FilterArgs {
+    fn parse(&self) -> Result<EventFilter> {
+        Ok(EventFilter {
+            type_: self
+                .type_
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--type: {e}"))?,
+            from: instant(&self.from, "from")?,
+            to: instant(&self.to, "to")?,
+        })
+    }
+}
+
 #[derive(clap::Subcommand, Debug)]
 pub enum EventsCmd {
     /// List your events, ordered by occurredAt then eventId.
     List {
-        /// Only this type (page.view, order.placed, sensor.reading, ...).
-        #[arg(long = "type")]
-        type_: Option<String>,
-        /// Only events at or after this RFC 3339 instant.
-        #[arg(long)]
-        from: Option<String>,
-        /// Only events before this RFC 3339 instant.
-        #[arg(long)]
-        to: Option<String>,
+        #[command(flatten)]
+        filter: FilterArgs,
         /// Follow every page instead of printing the first.
         #[arg(long)]
         all: bool,
@@ -245,24 +267,10 @@ fn print_events(items: &[types::StoredEvent]) -> Result<()> {
 pub async fn events(conn: &Conn, cmd: &EventsCmd) -> Result<()> {
     let ep = conn.client()?;
     match cmd {
-        EventsCmd::List {
-            type_,
-            from,
-            to,
-            all,
-            limit,
-        } => {
-            let type_: Option<EventType> = type_
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(|e| anyhow::anyhow!("--type: {e}"))?;
-            let (from, to) = (instant(from, "from")?, instant(to, "to")?);
+        EventsCmd::List { filter, all, limit } => {
+            let filter = filter.parse()?;
             if *all {
-                let items = ep
-                    .all_events(&EventFilter { type_, from, to })
-                    .await
-                    .map_err(explain)?;
+                let items = ep.all_events(&filter).await.map_err(explain)?;
                 if conn.json {
                     print_json(&items)?;
                 } else {
@@ -271,13 +279,13 @@ pub async fn events(conn: &Conn, cmd: &EventsCmd) -> Result<()> {
                 }
             } else {
                 let mut req = ep.api().list_events().limit(*limit);
-                if let Some(t) = type_ {
+                if let Some(t) = filter.type_ {
                     req = req.type_(t);
                 }
-                if let Some(f) = from {
+                if let Some(f) = filter.from {
                     req = req.from(f);
                 }
-                if let Some(t) = to {
+                if let Some(t) = filter.to {
                     req = req.to(t);
                 }
                 let page = req
@@ -501,12 +509,8 @@ pub async fn notifications(conn: &Conn, limit: u64) -> Result<()> {
 pub enum ExportsCmd {
     /// Export your matching events as NDJSON, in the background.
     Create {
-        #[arg(long = "type")]
-        type_: Option<String>,
-        #[arg(long)]
-        from: Option<String>,
-        #[arg(long)]
-        to: Option<String>,
+        #[command(flatten)]
+        filter: FilterArgs,
         /// Wait until it is done and print the download URL.
         #[arg(long)]
         wait: bool,
@@ -518,20 +522,12 @@ pub enum ExportsCmd {
 pub async fn exports(conn: &Conn, cmd: &ExportsCmd) -> Result<()> {
     let ep = conn.client()?;
     let status = match cmd {
-        ExportsCmd::Create {
-            type_,
-            from,
-            to,
-            wait,
-        } => {
+        ExportsCmd::Create { filter, wait } => {
+            let f = filter.parse()?;
             let body = types::ExportRequest {
-                type_: type_
-                    .as_deref()
-                    .map(str::parse)
-                    .transpose()
-                    .map_err(|e| anyhow::anyhow!("--type: {e}"))?,
-                from: instant(from, "from")?,
-                to: instant(to, "to")?,
+                type_: f.type_,
+                from: f.from,
+                to: f.to,
             };
             let mut s = ep
                 .api()
