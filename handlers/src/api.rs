@@ -170,13 +170,14 @@ impl Api {
         Ok((rows, next))
     }
 
-    fn export_status(&self, e: &ExportRecord) -> Result<ExportStatus, ApiError> {
+    async fn export_status(&self, e: &ExportRecord) -> Result<ExportStatus, ApiError> {
         let (download_url, expires_at) = match (&e.status, &e.result_key) {
             (ExportState::Done, Some(key)) => {
                 let expires = self.now() + self.config.download_ttl;
                 let url = self
                     .presigner
                     .presign_download(Bucket::Exports, key, expires)
+                    .await
                     .map_err(storage)?;
                 (Some(url), Some(expires))
             }
@@ -258,6 +259,7 @@ impl EventPulseApi for Api {
         let signed = self
             .presigner
             .presign_upload(&key, length, expires)
+            .await
             .map_err(storage)?;
         Ok(CreateUploadResponse::Created(UploadTicket {
             upload_id: typed_upload_id(&upload_id)?,
@@ -548,8 +550,19 @@ impl EventPulseApi for Api {
         };
         let export = new_export(&p.user_id, query, self.clock.as_ref());
         self.table.put_export(&export).await.map_err(storage)?;
-        let status = self.export_status(&export)?;
-        self.exports.start(export);
+        let status = self.export_status(&export).await?;
+        if let Err(e) = self.exports.submit(&export).await {
+            // Not left `running` with nothing to run it: the owner sees it failed.
+            let failed = ExportRecord {
+                status: ExportState::Failed,
+                finished_at: Some(self.now()),
+                ..export
+            };
+            if let Err(e2) = self.table.put_export(&failed).await {
+                tracing::error!(export_id = %failed.export_id, error = %e2, "could not record the export as failed");
+            }
+            return Err(storage(e));
+        }
         Ok(CreateExportResponse::Accepted(status))
     }
 
@@ -566,7 +579,7 @@ impl EventPulseApi for Api {
             .await
             .map_err(storage)?
             .ok_or_else(|| ApiError::not_found(format!("You have no export {id}.")))?;
-        Ok(GetExportResponse::Ok(self.export_status(&export)?))
+        Ok(GetExportResponse::Ok(self.export_status(&export).await?))
     }
 
     async fn get_event_schema(

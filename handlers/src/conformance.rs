@@ -11,12 +11,13 @@
 //! run in any order. Timestamps carry nanoseconds and sit at the edges (1 ns apart, before
 //! 1970, in year 9999) to catch precision and ordering bugs.
 
+use crate::commit::store_events;
 use crate::intake::canonical_json;
 use crate::keys;
 use crate::ports::{
-    Bucket, EventPosition, EventQuery, EventRecord, EventTable, ExportRecord, NotificationPosition,
-    ObjectInfo, ObjectStore, PortResult, QuarantinePosition, QuarantineRecord, StoreOutcome,
-    UploadRecord,
+    Bucket, EventPosition, EventQuery, EventRecord, EventTable, ExportRecord, Held, MarkStored,
+    NotificationPosition, ObjectInfo, ObjectStore, PortResult, QuarantinePosition,
+    QuarantineRecord, StoreOutcome, UploadRecord,
 };
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
@@ -58,6 +59,11 @@ pub async fn event_table(table: &dyn EventTable) {
     notifications(table).await;
     exports(table).await;
     tenancy(table).await;
+    commit_rule_hidden_until_stored(table).await;
+    commit_rule_crash_between_chunks(table).await;
+    commit_rule_live_and_void_holders(table).await;
+    commit_rule_concurrent_same_content(table).await;
+    commit_rule_holds_are_per_content(table).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -352,7 +358,7 @@ async fn mark_all_delivered(table: &dyn EventTable, owner: &str) {
     for n in outbox_of(table, owner).await {
         ok(
             "mark_delivered",
-            table.mark_delivered(&n.notification_id).await,
+            table.mark_delivered(owner, &n.notification_id).await,
         );
     }
 }
@@ -1042,7 +1048,7 @@ pub async fn commit_stored(table: &dyn EventTable) {
     ));
     let up = stored(&o, "s-1", "etag-1", 3);
     assert_eq!(
-        ok("commit_stored", table.commit_stored(&up, &batch).await),
+        ok("commit_stored", store_events(table, &up, &batch).await),
         StoreOutcome::Stored {
             inserted: 3,
             duplicates: 0,
@@ -1078,7 +1084,7 @@ pub async fn commit_stored(table: &dyn EventTable) {
     let replay = vec![e1.clone(), e2.clone(), e3.clone(), e4.clone()];
     match ok(
         "commit_stored (replay)",
-        table.commit_stored(&up, &replay).await,
+        store_events(table, &up, &replay).await,
     ) {
         StoreOutcome::Stored {
             inserted: 0,
@@ -1118,7 +1124,7 @@ pub async fn commit_stored(table: &dyn EventTable) {
     assert_eq!(
         ok(
             "commit_stored (with a duplicate)",
-            table.commit_stored(&up2, &[again, e5.clone()]).await
+            store_events(table, &up2, &[again, e5.clone()]).await
         ),
         StoreOutcome::Stored {
             inserted: 1,
@@ -1149,7 +1155,7 @@ pub async fn commit_stored(table: &dyn EventTable) {
     assert_eq!(
         ok(
             "commit_stored (new ETag)",
-            table.commit_stored(&up1b, std::slice::from_ref(&e1)).await
+            store_events(table, &up1b, std::slice::from_ref(&e1)).await
         ),
         StoreOutcome::AlreadyFinal(UploadState::Stored),
         "conformance: a stored upload must not be finalised again with another ETag"
@@ -1184,9 +1190,12 @@ pub async fn commit_stored(table: &dyn EventTable) {
     assert_eq!(
         ok(
             "commit_stored (event twice in a batch)",
-            table
-                .commit_stored(&stored(&o, "s-3", "etag-3", 2), &[e6.clone(), e6.clone()])
-                .await
+            store_events(
+                table,
+                &stored(&o, "s-3", "etag-3", 2),
+                &[e6.clone(), e6.clone()]
+            )
+            .await
         ),
         StoreOutcome::Stored {
             inserted: 1,
@@ -1218,9 +1227,7 @@ pub async fn commit_stored(table: &dyn EventTable) {
     assert_eq!(
         ok(
             "commit_stored (1000 events)",
-            table
-                .commit_stored(&stored(&o, "s-big", "etag-big", 1000), &big)
-                .await
+            store_events(table, &stored(&o, "s-big", "etag-big", 1000), &big).await
         ),
         StoreOutcome::Stored {
             inserted: 1000,
@@ -1258,9 +1265,12 @@ pub async fn commit_stored_conflicts(table: &dyn EventTable) {
     assert_eq!(
         ok(
             "commit_stored",
-            table
-                .commit_stored(&stored(&o, "c-1", "etag-c1", 2), &[x1.clone(), x2.clone()])
-                .await
+            store_events(
+                table,
+                &stored(&o, "c-1", "etag-c1", 2),
+                &[x1.clone(), x2.clone()]
+            )
+            .await
         ),
         StoreOutcome::Stored {
             inserted: 2,
@@ -1321,9 +1331,7 @@ pub async fn commit_stored_conflicts(table: &dyn EventTable) {
     ));
     match ok(
         "commit_stored (conflict)",
-        table
-            .commit_stored(&stored(&o, "c-2", "etag-c2", batch.len()), &batch)
-            .await,
+        store_events(table, &stored(&o, "c-2", "etag-c2", batch.len()), &batch).await,
     ) {
         StoreOutcome::Conflict { event_ids } => assert_eq!(
             event_ids.iter().cloned().collect::<BTreeSet<_>>(),
@@ -1373,9 +1381,7 @@ pub async fn commit_stored_conflicts(table: &dyn EventTable) {
     let z = event(&o, "z-1", "page.view", "2026-11-27T10:00:00Z", "c-3", "z");
     match ok(
         "commit_stored (conflict within the batch)",
-        table
-            .commit_stored(&stored(&o, "c-3", "etag-c3", 3), &[z, y_a, y_b])
-            .await,
+        store_events(table, &stored(&o, "c-3", "etag-c3", 3), &[z, y_a, y_b]).await,
     ) {
         StoreOutcome::Conflict { event_ids } => assert_eq!(
             event_ids.iter().cloned().collect::<BTreeSet<_>>(),
@@ -1409,12 +1415,12 @@ pub async fn commit_stored_conflicts(table: &dyn EventTable) {
     assert_eq!(
         ok(
             "commit_stored (other owner, same eventId)",
-            table
-                .commit_stored(
-                    &stored(&p, "c-1", "etag-c1", 1),
-                    std::slice::from_ref(&theirs)
-                )
-                .await
+            store_events(
+                table,
+                &stored(&p, "c-1", "etag-c1", 1),
+                std::slice::from_ref(&theirs)
+            )
+            .await
         ),
         StoreOutcome::Stored {
             inserted: 1,
@@ -1523,9 +1529,12 @@ pub async fn commit_quarantined(table: &dyn EventTable) {
     assert_eq!(
         ok(
             "commit_stored on a quarantined upload",
-            table
-                .commit_stored(&stored(&o, "q-1", "etag-q", 1), std::slice::from_ref(&ev))
-                .await
+            store_events(
+                table,
+                &stored(&o, "q-1", "etag-q", 1),
+                std::slice::from_ref(&ev)
+            )
+            .await
         ),
         StoreOutcome::AlreadyFinal(UploadState::Quarantined),
         "conformance: commit_stored for an upload quarantined with this ETag must be AlreadyFinal"
@@ -1539,9 +1548,12 @@ pub async fn commit_quarantined(table: &dyn EventTable) {
     let ev2 = event(&o, "s-ev", "page.view", "2026-11-27T10:00:00Z", "q-2", "x");
     ok(
         "commit_stored",
-        table
-            .commit_stored(&stored(&o, "q-2", "etag-s", 1), std::slice::from_ref(&ev2))
-            .await,
+        store_events(
+            table,
+            &stored(&o, "q-2", "etag-s", 1),
+            std::slice::from_ref(&ev2),
+        )
+        .await,
     );
     let n3 = quarantine_notification(&format!("n3-{}", unique()), "q-2", at);
     assert!(
@@ -1587,7 +1599,7 @@ pub async fn commit_quarantined(table: &dyn EventTable) {
     // Delivery.
     ok(
         "mark_delivered",
-        table.mark_delivered(&n1.notification_id).await,
+        table.mark_delivered(&o, &n1.notification_id).await,
     );
     assert_eq!(
         outbox_of(table, &o).await,
@@ -1596,7 +1608,7 @@ pub async fn commit_quarantined(table: &dyn EventTable) {
     );
     ok(
         "mark_delivered (again)",
-        table.mark_delivered(&n1.notification_id).await,
+        table.mark_delivered(&o, &n1.notification_id).await,
     );
     assert_eq!(
         ok(
@@ -1713,9 +1725,12 @@ pub async fn reopen_and_delete_quarantine(table: &dyn EventTable) {
     assert_eq!(
         ok(
             "commit_stored after reopen",
-            table
-                .commit_stored(&stored(&o, "r-1", "etag-r", 1), std::slice::from_ref(&ev))
-                .await
+            store_events(
+                table,
+                &stored(&o, "r-1", "etag-r", 1),
+                std::slice::from_ref(&ev)
+            )
+            .await
         ),
         StoreOutcome::Stored {
             inserted: 1,
@@ -1845,18 +1860,21 @@ pub async fn list_events(table: &dyn EventTable) {
     }
     ok(
         "commit_stored",
-        table
-            .commit_stored(
-                &stored(&o, "l-1", "etag-l1", edges.len()),
-                &events[..edges.len()],
-            )
-            .await,
+        store_events(
+            table,
+            &stored(&o, "l-1", "etag-l1", edges.len()),
+            &events[..edges.len()],
+        )
+        .await,
     );
     ok(
         "commit_stored",
-        table
-            .commit_stored(&stored(&o, "l-2", "etag-l2", 250), &events[edges.len()..])
-            .await,
+        store_events(
+            table,
+            &stored(&o, "l-2", "etag-l2", 250),
+            &events[edges.len()..],
+        )
+        .await,
     );
 
     let mut expected = events.clone();
@@ -2219,13 +2237,29 @@ pub async fn notifications(table: &dyn EventTable) {
         "conformance: undelivered_notifications must respect its limit"
     );
 
+    // Scoped by owner: another owner cannot mark it delivered.
     ok(
-        "mark_delivered",
-        table.mark_delivered(&format!("c-{u}")).await,
+        "mark_delivered (another owner)",
+        table
+            .mark_delivered(&owner("intruder"), &format!("c-{u}"))
+            .await,
+    );
+    assert!(
+        ok(
+            "undelivered_notifications",
+            table.undelivered_notifications(10_000).await
+        )
+        .iter()
+        .any(|(_, n)| n.notification_id == format!("c-{u}")),
+        "conformance: mark_delivered by another owner must not mark a notification delivered"
     );
     ok(
         "mark_delivered",
-        table.mark_delivered(&format!("e-{u}")).await,
+        table.mark_delivered(&o, &format!("c-{u}")).await,
+    );
+    ok(
+        "mark_delivered",
+        table.mark_delivered(&o, &format!("e-{u}")).await,
     );
     let remaining: Vec<Notification> = oldest
         .iter()
@@ -2346,9 +2380,12 @@ pub async fn tenancy(table: &dyn EventTable) {
         );
         ok(
             "commit_stored",
-            table
-                .commit_stored(&stored(who, "up", "etag", 2), &[ev.clone(), mine.clone()])
-                .await,
+            store_events(
+                table,
+                &stored(who, "up", "etag", 2),
+                &[ev.clone(), mine.clone()],
+            )
+            .await,
         );
         let n = quarantine_notification(&format!("{tag}-{}", unique()), "bad", at);
         assert!(ok(
@@ -2542,4 +2579,384 @@ pub async fn tenancy(table: &dyn EventTable) {
     for who in [&a, &b] {
         mark_all_delivered(table, who).await;
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The commit rule (ARCHITECTURE.md): holds in chunks, listed only once stored.
+
+/// A pending upload with the ETag of its content, as the processor commits it.
+fn committing(owner: &str, upload_id: &str, etag: &str, events: usize) -> UploadRecord {
+    stored(owner, upload_id, etag, events)
+}
+
+async fn create_pending(table: &dyn EventTable, owner: &str, upload_id: &str) {
+    ok(
+        "create_upload",
+        table
+            .create_upload(&pending(owner, upload_id, t("2026-11-27T09:00:00Z")))
+            .await,
+    );
+}
+
+async fn listed_ids(table: &dyn EventTable, owner: &str) -> Vec<String> {
+    ids(&all_events(table, owner, &EventQuery::default(), 7).await)
+}
+
+/// Held events are invisible (`get_event`, `list_events`) until `mark_stored`, then all of
+/// them are listed at once, under the upload.
+pub async fn commit_rule_hidden_until_stored(table: &dyn EventTable) {
+    let o = owner("hidden");
+    let evs: Vec<EventRecord> = (0..3)
+        .map(|i| {
+            event(
+                &o,
+                &format!("h-{i}"),
+                "page.view",
+                "2026-11-27T10:00:00Z",
+                "u-1",
+                "a",
+            )
+        })
+        .collect();
+    create_pending(table, &o, "u-1").await;
+    let up = committing(&o, "u-1", "etag-1", 3);
+    assert_eq!(
+        ok("hold_events", table.hold_events(&up, &evs[..2]).await),
+        vec![Held::New, Held::New],
+        "conformance: hold_events answers one result per event, in order"
+    );
+    assert!(
+        listed_ids(table, &o).await.is_empty()
+            && ok("get_event", table.get_event(&o, "h-0").await).is_none(),
+        "conformance: held events must not be listed or readable before mark_stored"
+    );
+    assert_eq!(
+        ok("hold_events", table.hold_events(&up, &evs[2..]).await),
+        vec![Held::New]
+    );
+    assert_eq!(
+        ok("get_upload", table.get_upload(&o, "u-1").await).map(|u| u.status),
+        Some(UploadState::Pending),
+        "conformance: holding events must not change the upload's state"
+    );
+    assert!(listed_ids(table, &o).await.is_empty());
+    assert_eq!(
+        ok("mark_stored", table.mark_stored(&up).await),
+        MarkStored::Marked
+    );
+    assert_eq!(listed_ids(table, &o).await, vec!["h-0", "h-1", "h-2"]);
+    for e in &evs {
+        assert_event(
+            ok("get_event", table.get_event(&o, &e.event_id).await),
+            e,
+            "after mark_stored",
+        );
+    }
+    assert_eq!(
+        ok("mark_stored (again)", table.mark_stored(&up).await),
+        MarkStored::AlreadyStored,
+        "conformance: mark_stored again with the same ETag is a replay"
+    );
+    let other = committing(&o, "u-1", "etag-other", 3);
+    assert_eq!(
+        ok("mark_stored (other ETag)", table.mark_stored(&other).await),
+        MarkStored::AlreadyFinal(UploadState::Stored),
+        "conformance: a stored upload is never stored again with other content"
+    );
+}
+
+/// A crash between chunks (some events held, the upload pending) lists nothing, and the
+/// replay of the whole commit lists every event exactly once.
+pub async fn commit_rule_crash_between_chunks(table: &dyn EventTable) {
+    let o = owner("crash");
+    let n = crate::commit::CHUNK + 30;
+    let evs: Vec<EventRecord> = (0..n)
+        .map(|i| {
+            event(
+                &o,
+                &format!("c-{i:04}"),
+                "order.placed",
+                "2026-11-27T10:00:00Z",
+                "u-1",
+                "a",
+            )
+        })
+        .collect();
+    create_pending(table, &o, "u-1").await;
+    let up = committing(&o, "u-1", "etag-1", n);
+    ok(
+        "hold_events (first chunk)",
+        table.hold_events(&up, &evs[..crate::commit::CHUNK]).await,
+    );
+    assert!(
+        listed_ids(table, &o).await.is_empty(),
+        "conformance: after a crash between chunks nothing of the upload may be listed"
+    );
+    assert_eq!(
+        ok(
+            "store_events (replay)",
+            store_events(table, &up, &evs).await
+        ),
+        StoreOutcome::Stored {
+            inserted: n as u64,
+            duplicates: 0,
+            already: false
+        },
+        "conformance: the replay after a crash between chunks must store every event"
+    );
+    let listed = listed_ids(table, &o).await;
+    let want: Vec<String> = evs.iter().map(|e| e.event_id.clone()).collect();
+    assert_eq!(
+        listed, want,
+        "conformance: every event listed exactly once after the replay"
+    );
+    assert_eq!(
+        ok(
+            "store_events (second replay)",
+            store_events(table, &up, &evs).await
+        ),
+        StoreOutcome::Stored {
+            inserted: 0,
+            duplicates: 0,
+            already: true
+        }
+    );
+}
+
+/// A live holder with other content (an upload still being committed) is a conflict; the
+/// holds of a quarantined upload are void and are taken over.
+pub async fn commit_rule_live_and_void_holders(table: &dyn EventTable) {
+    let o = owner("holders");
+    let a = event(&o, "x", "page.view", "2026-11-27T10:00:00Z", "u-a", "a");
+    create_pending(table, &o, "u-a").await;
+    let up_a = committing(&o, "u-a", "etag-a", 1);
+    ok(
+        "hold_events",
+        table.hold_events(&up_a, std::slice::from_ref(&a)).await,
+    );
+
+    // u-b sends other content under the same eventId while u-a is pending.
+    let b = event(&o, "x", "page.view", "2026-11-27T11:00:00Z", "u-b", "b");
+    create_pending(table, &o, "u-b").await;
+    let up_b = committing(&o, "u-b", "etag-b", 1);
+    assert_eq!(
+        ok(
+            "find_conflicts",
+            table.find_conflicts(&up_b, std::slice::from_ref(&b)).await
+        ),
+        vec!["x".to_string()],
+        "conformance: a pending holder with other content is a conflict (pre-check)"
+    );
+    assert_eq!(
+        ok(
+            "hold_events",
+            table.hold_events(&up_b, std::slice::from_ref(&b)).await
+        ),
+        vec![Held::Conflict],
+        "conformance: a pending holder with other content is a conflict (hold)"
+    );
+    assert_eq!(
+        ok(
+            "find_conflicts (own holds)",
+            table.find_conflicts(&up_a, std::slice::from_ref(&a)).await
+        ),
+        Vec::<String>::new(),
+        "conformance: an upload's own holds are never its conflicts"
+    );
+
+    // u-a ends quarantined: its hold is void, and u-b may take the eventId over.
+    let rec = quarantine_record(&o, "u-a", t("2026-11-27T10:00:01Z"));
+    let n = quarantine_notification(&format!("n-{}", unique()), "u-a", t("2026-11-27T10:00:01Z"));
+    ok(
+        "commit_quarantined",
+        table
+            .commit_quarantined(&quarantined_upload(&o, "u-a", "etag-a"), &rec, &n)
+            .await,
+    );
+    assert_eq!(
+        ok(
+            "store_events",
+            store_events(table, &up_b, std::slice::from_ref(&b)).await
+        ),
+        StoreOutcome::Stored {
+            inserted: 1,
+            duplicates: 0,
+            already: false
+        },
+        "conformance: the holds of a quarantined upload are void and may be taken over"
+    );
+    assert_event(
+        ok("get_event", table.get_event(&o, "x").await),
+        &b,
+        "after a takeover",
+    );
+
+    // Now x is listed: other content is a conflict, the same content a duplicate.
+    let c = event(&o, "x", "page.view", "2026-11-27T12:00:00Z", "u-c", "c");
+    create_pending(table, &o, "u-c").await;
+    let up_c = committing(&o, "u-c", "etag-c", 1);
+    assert_eq!(
+        ok(
+            "hold_events",
+            table.hold_events(&up_c, std::slice::from_ref(&c)).await
+        ),
+        vec![Held::Conflict],
+        "conformance: a listed event with other content is a conflict"
+    );
+    let same = EventRecord {
+        upload_id: "u-c".into(),
+        ..b.clone()
+    };
+    assert_eq!(
+        ok(
+            "hold_events",
+            table.hold_events(&up_c, std::slice::from_ref(&same)).await
+        ),
+        vec![Held::Duplicate],
+        "conformance: a listed event with the same content is a duplicate"
+    );
+    assert_event(
+        ok("get_event", table.get_event(&o, "x").await),
+        &b,
+        "a listed event never changes",
+    );
+}
+
+/// Two uploads holding the same content at once (a client's retried upload) both store;
+/// the event is listed once.
+pub async fn commit_rule_concurrent_same_content(table: &dyn EventTable) {
+    let o = owner("same");
+    let a = event(
+        &o,
+        "s",
+        "sensor.reading",
+        "2026-11-27T10:00:00Z",
+        "u-a",
+        "a",
+    );
+    let b = EventRecord {
+        upload_id: "u-b".into(),
+        ..a.clone()
+    };
+    create_pending(table, &o, "u-a").await;
+    create_pending(table, &o, "u-b").await;
+    let (up_a, up_b) = (
+        committing(&o, "u-a", "ea", 1),
+        committing(&o, "u-b", "eb", 1),
+    );
+    assert_eq!(
+        ok(
+            "hold",
+            table.hold_events(&up_a, std::slice::from_ref(&a)).await
+        ),
+        vec![Held::New]
+    );
+    assert_eq!(
+        ok(
+            "hold",
+            table.hold_events(&up_b, std::slice::from_ref(&b)).await
+        ),
+        vec![Held::New],
+        "conformance: the same content held by two pending uploads is no conflict"
+    );
+    assert_eq!(
+        ok("mark_stored", table.mark_stored(&up_b).await),
+        MarkStored::Marked
+    );
+    assert_eq!(
+        ok("mark_stored", table.mark_stored(&up_a).await),
+        MarkStored::Marked
+    );
+    assert_eq!(listed_ids(table, &o).await, vec!["s"]);
+    assert_eq!(
+        ok("get_event", table.get_event(&o, "s").await).map(|e| e.upload_id),
+        Some("u-b".to_string()),
+        "conformance: a listed event names the upload that first listed it"
+    );
+}
+
+/// Holds are per content: events held for one ETag are never listed when the upload is
+/// stored with another (a second object under a used key), and `release_events` drops them.
+pub async fn commit_rule_holds_are_per_content(table: &dyn EventTable) {
+    let o = owner("etag");
+    create_pending(table, &o, "u-1").await;
+    let first = event(&o, "one", "page.view", "2026-11-27T10:00:00Z", "u-1", "a");
+    let second = event(&o, "two", "page.view", "2026-11-27T10:00:00Z", "u-1", "b");
+    let (up_x, up_y) = (
+        committing(&o, "u-1", "etag-x", 1),
+        committing(&o, "u-1", "etag-y", 1),
+    );
+    ok(
+        "hold (etag-x)",
+        table.hold_events(&up_x, std::slice::from_ref(&first)).await,
+    );
+    assert_eq!(
+        ok(
+            "store_events (etag-y)",
+            store_events(table, &up_y, std::slice::from_ref(&second)).await
+        ),
+        StoreOutcome::Stored {
+            inserted: 1,
+            duplicates: 0,
+            already: false
+        }
+    );
+    assert_eq!(
+        listed_ids(table, &o).await,
+        vec!["two"],
+        "conformance: events held for another ETag must never be listed"
+    );
+    // The etag-x hold is void: other content takes "one" over.
+    create_pending(table, &o, "u-2").await;
+    let other = event(&o, "one", "page.view", "2026-11-27T10:00:00Z", "u-2", "c");
+    assert_eq!(
+        ok(
+            "find_conflicts",
+            table
+                .find_conflicts(
+                    &committing(&o, "u-2", "e2", 1),
+                    std::slice::from_ref(&other)
+                )
+                .await
+        ),
+        Vec::<String>::new(),
+        "conformance: holds for content other than the stored one are void"
+    );
+    // Release: drops the hold and the never-listed event with it.
+    ok(
+        "release_events",
+        table.release_events(&up_x, &["one".to_string()]).await,
+    );
+    ok(
+        "release_events (again)",
+        table.release_events(&up_x, &["one".to_string()]).await,
+    );
+    create_pending(table, &o, "u-3").await;
+    let up_3 = committing(&o, "u-3", "e3", 1);
+    let third = event(&o, "one", "page.view", "2026-11-27T10:00:00Z", "u-3", "d");
+    assert_eq!(
+        ok(
+            "hold_events",
+            table.hold_events(&up_3, std::slice::from_ref(&third)).await
+        ),
+        vec![Held::New]
+    );
+    ok(
+        "release_events",
+        table.release_events(&up_3, &["one".to_string()]).await,
+    );
+    assert_eq!(
+        ok(
+            "find_conflicts",
+            table
+                .find_conflicts(
+                    &committing(&o, "u-4", "e4", 1),
+                    std::slice::from_ref(&first)
+                )
+                .await
+        ),
+        Vec::<String>::new(),
+        "conformance: a released hold no longer blocks other content"
+    );
+    assert_eq!(listed_ids(table, &o).await, vec!["two"]);
 }

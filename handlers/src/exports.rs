@@ -21,9 +21,12 @@ pub struct Exporter {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Starts exports in the background (a task locally; an async invocation on AWS).
+/// Hands an export (already recorded `running`) to whatever runs it: a task locally, a
+/// queue message for the processor function on AWS. Awaited and fallible, because a Lambda
+/// function is frozen the moment it answers: nothing may be left running in the background.
+#[async_trait::async_trait]
 pub trait ExportRunner: Send + Sync {
-    fn start(&self, export: ExportRecord);
+    async fn submit(&self, export: &ExportRecord) -> Result<(), PortError>;
 }
 
 impl Exporter {

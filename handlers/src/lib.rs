@@ -7,10 +7,12 @@
 //! - [`cursor`]: signed pagination cursors.
 //! - [`exports`]: asynchronous NDJSON exports.
 //! - [`entry`]: the S3 "Object Created" event (via EventBridge) that starts processing.
+//! - [`commit`]: the commit rule, how an object's events become stored in small steps.
 //! - [`processor`]: one uploaded object → stored or quarantined, exactly once.
 //! - `conformance` (feature `conformance`): the checks every adapter set must pass.
 
 pub mod api;
+pub mod commit;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod cursor;

@@ -174,19 +174,47 @@ pub struct NotificationPosition {
     pub notification_id: String,
 }
 
+/// What [`crate::commit::store_events`] did with one object's events.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreOutcome {
-    /// Every event is now stored: `inserted` new ones, `duplicates` already there with the
-    /// same content. `already` is true when the upload was already recorded as stored with
-    /// this ETag (a replay), in which case nothing was written.
+    /// Every event is now stored and listed: `inserted` were not listed before, `duplicates`
+    /// were (or repeat an earlier event of the same object) with the same content.
+    /// `already` is true when the upload was already stored with this ETag (a replay), in
+    /// which case nothing was written.
     Stored {
         inserted: u64,
         duplicates: u64,
         already: bool,
     },
-    /// These eventIds exist with different content; nothing was written.
+    /// These eventIds are held by another upload with different content; nothing became
+    /// visible, and this upload's holds were released.
     Conflict { event_ids: Vec<String> },
-    /// The upload is already final with another outcome for this ETag; nothing was written.
+    /// The upload is already final with another outcome for this ETag; nothing became
+    /// visible.
+    AlreadyFinal(UploadState),
+}
+
+/// What holding one event for an upload found ([`EventTable::hold_events`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// The upload now holds the event, which no stored upload lists yet.
+    New,
+    /// The event is already listed (a stored upload holds it) with the same content; the
+    /// upload holds it too.
+    Duplicate,
+    /// A live holder (a stored upload, or one being committed) has other content under this
+    /// eventId; nothing was written for it.
+    Conflict,
+}
+
+/// What [`EventTable::mark_stored`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkStored {
+    /// The upload is stored now, and the events it holds for its ETag are listed.
+    Marked,
+    /// It already was, for this ETag (a replay); nothing changed.
+    AlreadyStored,
+    /// It is final with another outcome or other content; nothing changed.
     AlreadyFinal(UploadState),
 }
 
@@ -211,15 +239,43 @@ pub trait EventTable: Send + Sync {
     async fn create_upload(&self, upload: &UploadRecord) -> PortResult<bool>;
     async fn get_upload(&self, owner: &str, upload_id: &str) -> PortResult<Option<UploadRecord>>;
 
-    /// Atomically stores every event of one object and marks the upload stored (removing any
-    /// quarantine entry it had from an earlier attempt), or writes nothing (conflict, or
-    /// already final). An event already stored with the same content is a duplicate, not a
-    /// conflict; the upload record is created if missing.
-    async fn commit_stored(
+    // ---- The commit rule (ARCHITECTURE.md, "The commit rule"; driven by
+    // `crate::commit::store_events`). An object's events are written in chunks of at most
+    // [`crate::commit::CHUNK`], each event conditionally and tagged with its *holder*, the
+    // upload id and ETag of the content that wrote it. An event is listed (`get_event`,
+    // `list_events`) only while some holder is stored *with that ETag*; so nothing of an
+    // upload is visible until `mark_stored`, and then all of it is. A holder is *live* while
+    // its upload is pending or stored with the holder's ETag; the holds of a quarantined
+    // upload (or of other content under a stored one) are void, and another upload may take
+    // the eventId over.
+
+    /// Read-only pre-check: the eventIds among `events` that a live holder other than
+    /// `upload` (its owner, id and ETag) holds with a different content hash.
+    async fn find_conflicts(
         &self,
         upload: &UploadRecord,
         events: &[EventRecord],
-    ) -> PortResult<StoreOutcome>;
+    ) -> PortResult<Vec<String>>;
+
+    /// Holds each event for `upload` (at most [`crate::commit::CHUNK`], distinct eventIds,
+    /// all of `upload`'s owner and id), each on its own condition: absent, same content, or
+    /// held only by void holders (taken over) → held; otherwise [`Held::Conflict`] and
+    /// untouched. One result per event, in order. Holding again is a no-op (replays). The
+    /// upload record must exist (pending) before its events are held.
+    async fn hold_events(
+        &self,
+        upload: &UploadRecord,
+        events: &[EventRecord],
+    ) -> PortResult<Vec<Held>>;
+
+    /// The commit point: marks the upload stored with its ETag (creating the record if
+    /// missing) and removes its quarantine entry, unless it is already final. From then on
+    /// every event it holds for that ETag is listed, and stays listed.
+    async fn mark_stored(&self, upload: &UploadRecord) -> PortResult<MarkStored>;
+
+    /// Drops `upload`'s holds on these events (after a conflict found mid-commit, or when
+    /// the upload turned out final): events no one else holds and no one lists are deleted.
+    async fn release_events(&self, upload: &UploadRecord, event_ids: &[String]) -> PortResult<()>;
 
     /// Atomically marks the upload quarantined, indexes it and records `notification`
     /// (to be delivered). Returns false, changing nothing, when the upload is already final
@@ -232,7 +288,7 @@ pub trait EventTable: Send + Sync {
     ) -> PortResult<bool>;
 
     /// Quarantined → pending, for reprocessing. The quarantine entry stays listed until
-    /// processing ends: `commit_stored` removes it, `commit_quarantined` replaces it. Idempotent:
+    /// processing ends: `mark_stored` removes it, `commit_quarantined` replaces it. Idempotent:
     /// true when the upload has a quarantine entry and is now pending (also if it already
     /// was); false when it has no entry or is stored.
     async fn reopen_upload(&self, owner: &str, upload_id: &str) -> PortResult<bool>;
@@ -276,7 +332,7 @@ pub trait EventTable: Send + Sync {
         &self,
         limit: usize,
     ) -> PortResult<Vec<(String, Notification)>>;
-    async fn mark_delivered(&self, notification_id: &str) -> PortResult<()>;
+    async fn mark_delivered(&self, owner: &str, notification_id: &str) -> PortResult<()>;
 
     async fn put_export(&self, export: &ExportRecord) -> PortResult<()>;
     async fn get_export(&self, owner: &str, export_id: &str) -> PortResult<Option<ExportRecord>>;
@@ -300,18 +356,20 @@ pub struct PresignedRequest {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Presigned URLs for direct transfers to and from object storage.
+/// Presigned URLs for direct transfers to and from object storage. Async: on AWS the SDK
+/// presigns with credentials it may have to fetch.
+#[async_trait]
 pub trait Presigner: Send + Sync {
     /// A PUT of exactly `content_length` bytes (when given, else at most the intake limit)
     /// to `key` in the process bucket, valid until `expires_at`.
-    fn presign_upload(
+    async fn presign_upload(
         &self,
         key: &str,
         content_length: Option<u64>,
         expires_at: DateTime<Utc>,
     ) -> PortResult<PresignedRequest>;
     /// A GET of `key` in `bucket`, valid until `expires_at`.
-    fn presign_download(
+    async fn presign_download(
         &self,
         bucket: Bucket,
         key: &str,

@@ -233,7 +233,7 @@ impl Processor {
             processed_at: Some(now),
             reason_code: None,
         };
-        match self.table.commit_stored(&upload, &records).await? {
+        match crate::commit::store_events(self.table.as_ref(), &upload, &records).await? {
             StoreOutcome::Stored {
                 inserted,
                 duplicates,
@@ -450,7 +450,9 @@ impl Processor {
                 tracing::warn!(owner, notification_id = %n.notification_id, error = %e, "notification still not delivered");
                 continue;
             }
-            self.table.mark_delivered(&n.notification_id).await?;
+            self.table
+                .mark_delivered(&owner, &n.notification_id)
+                .await?;
             delivered += 1;
         }
         Ok(delivered)

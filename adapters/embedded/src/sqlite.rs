@@ -8,9 +8,11 @@
 //!   each in its own transaction, and a file from a newer version is refused.
 //! - Instants are stored as fixed-width UTC text, `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`, so that
 //!   text order is time order (for years 0000–9999) and nanoseconds survive.
-//! - `commit_stored` and `commit_quarantined` each run in one `BEGIN IMMEDIATE` transaction:
-//!   the write lock is taken before anything is read, so the checks and the writes see the
-//!   same state.
+//! - Every state change (`hold_events`, `mark_stored`, `commit_quarantined`, …) runs in one
+//!   `BEGIN IMMEDIATE` transaction: the write lock is taken before anything is read, so the
+//!   checks and the writes see the same state.
+//! - The commit rule's visibility ("listed once a holder is stored with its ETag") is kept
+//!   as a `visible` column, flipped in `mark_stored`'s transaction, so queries need no join.
 //! - Each list query is served by an index on the owner and its order columns, read in
 //!   order with a `LIMIT` (no sort step): see the `query_plans` test.
 
@@ -19,19 +21,20 @@ use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Utc};
 use eventpulse_generated::types::{ExportState, Notification, ReasonCode, UploadState};
 use eventpulse_handlers::ports::{
-    EventPosition, EventQuery, EventRecord, EventTable, ExportRecord, NotificationPosition,
-    PortError, PortResult, QuarantinePosition, QuarantineRecord, StoreOutcome, UploadRecord,
+    EventPosition, EventQuery, EventRecord, EventTable, ExportRecord, Held, MarkStored,
+    NotificationPosition, PortError, PortResult, QuarantinePosition, QuarantineRecord,
+    UploadRecord,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// Schema migrations; `MIGRATIONS[i]` takes `user_version` from `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE uploads (
     owner        TEXT NOT NULL,
     upload_id    TEXT NOT NULL,
@@ -99,7 +102,30 @@ CREATE TABLE exports (
     result_key  TEXT,
     PRIMARY KEY (owner, export_id)
 );
-"#];
+"#,
+    r#"
+-- The commit rule (ARCHITECTURE.md): events are held by (upload, ETag) in chunks and listed
+-- only once a holder is stored with that ETag. `visible` caches "a holder is stored", set
+-- in `mark_stored`'s transaction, so that list queries need no join. Events written before
+-- this version were committed atomically: all visible.
+ALTER TABLE events ADD COLUMN visible INTEGER NOT NULL DEFAULT 1 CHECK (visible IN (0, 1));
+CREATE TABLE event_holders (
+    owner     TEXT NOT NULL,
+    event_id  TEXT NOT NULL,
+    upload_id TEXT NOT NULL,
+    etag      TEXT NOT NULL,
+    PRIMARY KEY (owner, event_id, upload_id, etag),
+    FOREIGN KEY (owner, event_id) REFERENCES events (owner, event_id) ON DELETE CASCADE
+);
+-- mark_stored: the events one upload holds for one ETag.
+CREATE INDEX event_holders_by_upload ON event_holders (owner, upload_id, etag);
+-- Only listed events are indexed for GET /v1/events.
+DROP INDEX events_by_time;
+DROP INDEX events_by_type_time;
+CREATE INDEX events_by_time ON events (owner, occurred_at, event_id) WHERE visible = 1;
+CREATE INDEX events_by_type_time ON events (owner, event_type, occurred_at, event_id) WHERE visible = 1;
+"#,
+];
 
 /// The table in SQLite; cheap to clone.
 #[derive(Clone)]
@@ -431,110 +457,222 @@ fn insert_notification(conn: &Connection, owner: &str, n: &Notification) -> Port
     Ok(())
 }
 
-fn commit_stored_tx(
-    conn: &mut Connection,
-    upload: &UploadRecord,
-    events: &[EventRecord],
-) -> PortResult<StoreOutcome> {
-    if let Some(e) = events
-        .iter()
-        .find(|e| e.owner != upload.owner || e.upload_id != upload.upload_id)
-    {
-        return Err(PortError::permanent(format!(
-            "event {} belongs to {}/{}, not to upload {}/{}",
-            e.event_id, e.owner, e.upload_id, upload.owner, upload.upload_id
-        )));
+/// Who holds an event: one upload, for one content (its ETag).
+#[derive(Debug, Clone)]
+struct Holder {
+    owner: String,
+    upload_id: String,
+    etag: String,
+}
+
+impl Holder {
+    fn of(u: &UploadRecord) -> PortResult<Self> {
+        let etag = u.etag.clone().ok_or_else(|| {
+            PortError::permanent(format!(
+                "upload {}/{} is committed without the ETag of its content",
+                u.owner, u.upload_id
+            ))
+        })?;
+        Ok(Self {
+            owner: u.owner.clone(),
+            upload_id: u.upload_id.clone(),
+            etag,
+        })
     }
-    // Convert everything before taking the write lock.
-    let rows = events
+}
+
+/// One event, converted to its column values before the write lock is taken.
+struct EventRow {
+    event_id: String,
+    event_type: String,
+    occurred_at: String,
+    body: String,
+    content_hash: String,
+    received_at: String,
+}
+
+fn event_rows(h: &Holder, events: &[EventRecord]) -> PortResult<Vec<EventRow>> {
+    events
         .iter()
         .map(|e| {
-            Ok((
-                ts(&e.occurred_at)?,
-                serde_json::to_string(&e.body)
+            if e.owner != h.owner || e.upload_id != h.upload_id {
+                return Err(PortError::permanent(format!(
+                    "event {} belongs to {}/{}, not to upload {}/{}",
+                    e.event_id, e.owner, e.upload_id, h.owner, h.upload_id
+                )));
+            }
+            Ok(EventRow {
+                event_id: e.event_id.clone(),
+                event_type: e.event_type.clone(),
+                occurred_at: ts(&e.occurred_at)?,
+                body: serde_json::to_string(&e.body)
                     .map_err(|err| PortError::permanent(err.to_string()))?,
-                ts(&e.received_at)?,
-            ))
+                content_hash: e.content_hash.clone(),
+                received_at: ts(&e.received_at)?,
+            })
         })
-        .collect::<PortResult<Vec<_>>>()?;
-    let tx = conn
+        .collect()
+}
+
+/// What holding an eventId with a content hash would find.
+enum Probe {
+    Absent,
+    /// Stored with the same content; `listed` when a stored holder lists it.
+    Same {
+        listed: bool,
+    },
+    /// Stored with other content, but only by void holders: it may be taken over.
+    Void,
+    Conflict,
+}
+
+fn probe(c: &Connection, h: &Holder, event_id: &str, hash: &str) -> PortResult<Probe> {
+    let row: Option<(String, bool)> = c
+        .prepare_cached(
+            "SELECT content_hash, visible FROM events WHERE owner = ?1 AND event_id = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![h.owner, event_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(db_error)?;
+    Ok(match row {
+        None => Probe::Absent,
+        Some((stored, listed)) if stored == hash => Probe::Same { listed },
+        // Listed means a stored holder: listed events never change.
+        Some((_, true)) => Probe::Conflict,
+        Some((_, false)) => {
+            // Live: pending, or stored with the holder's ETag. Holds of quarantined uploads
+            // and of other content under a stored upload are void.
+            let live: bool = c
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM event_holders eh
+                         JOIN uploads u ON u.owner = eh.owner AND u.upload_id = eh.upload_id
+                         WHERE eh.owner = ?1 AND eh.event_id = ?2
+                           AND NOT (eh.upload_id = ?3 AND eh.etag = ?4)
+                           AND (u.status = 'pending' OR (u.status = 'stored' AND u.etag = eh.etag)))",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![h.owner, event_id, h.upload_id, h.etag], |r| r.get(0))
+                })
+                .map_err(db_error)?;
+            if live { Probe::Conflict } else { Probe::Void }
+        }
+    })
+}
+
+fn hold_events_tx(c: &mut Connection, h: &Holder, rows: &[EventRow]) -> PortResult<Vec<Held>> {
+    let tx = c
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_error)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let held = match probe(&tx, h, &r.event_id, &r.content_hash)? {
+            Probe::Conflict => Held::Conflict,
+            // Listed events are immutable and listed for good: nothing to hold.
+            Probe::Same { listed: true } => Held::Duplicate,
+            Probe::Same { listed: false } => Held::New,
+            Probe::Absent => {
+                tx.prepare_cached(
+                    "INSERT INTO events (owner, event_id, event_type, occurred_at, body, content_hash, received_at, upload_id, visible)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        h.owner, r.event_id, r.event_type, r.occurred_at, r.body, r.content_hash,
+                        r.received_at, h.upload_id
+                    ])
+                })
+                .map_err(db_error)?;
+                Held::New
+            }
+            Probe::Void => {
+                // Taken over: the void holds go, the content becomes this upload's.
+                tx.prepare_cached("DELETE FROM event_holders WHERE owner = ?1 AND event_id = ?2")
+                    .and_then(|mut s| s.execute(params![h.owner, r.event_id]))
+                    .map_err(db_error)?;
+                tx.prepare_cached(
+                    "UPDATE events SET event_type = ?3, occurred_at = ?4, body = ?5, content_hash = ?6,
+                         received_at = ?7, upload_id = ?8
+                     WHERE owner = ?1 AND event_id = ?2 AND visible = 0",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        h.owner, r.event_id, r.event_type, r.occurred_at, r.body, r.content_hash,
+                        r.received_at, h.upload_id
+                    ])
+                })
+                .map_err(db_error)?;
+                Held::New
+            }
+        };
+        if held == Held::New {
+            tx.prepare_cached(
+                "INSERT INTO event_holders (owner, event_id, upload_id, etag) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut s| s.execute(params![h.owner, r.event_id, h.upload_id, h.etag]))
+            .map_err(db_error)?;
+        }
+        out.push(held);
+    }
+    tx.commit().map_err(db_error)?;
+    Ok(out)
+}
+
+fn mark_stored_tx(c: &mut Connection, upload: &UploadRecord) -> PortResult<MarkStored> {
+    let h = Holder::of(upload)?;
+    let tx = c
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db_error)?;
     match final_state(&tx, upload)? {
-        Some((UploadState::Stored, true)) => {
-            return Ok(StoreOutcome::Stored {
-                inserted: 0,
-                duplicates: 0,
-                already: true,
-            });
-        }
-        Some((state, _)) => return Ok(StoreOutcome::AlreadyFinal(state)),
+        Some((UploadState::Stored, true)) => return Ok(MarkStored::AlreadyStored),
+        Some((state, _)) => return Ok(MarkStored::AlreadyFinal(state)),
         None => {}
-    }
-    // Conflicts: an eventId stored (or earlier in this batch) with another content hash.
-    let mut conflicts: Vec<String> = Vec::new();
-    let mut in_batch: HashMap<&str, &str> = HashMap::with_capacity(events.len());
-    {
-        let mut existing = tx
-            .prepare_cached("SELECT content_hash FROM events WHERE owner = ?1 AND event_id = ?2")
-            .map_err(db_error)?;
-        for e in events {
-            let stored: Option<String> = match in_batch.get(e.event_id.as_str()) {
-                Some(h) => Some((*h).to_string()),
-                None => existing
-                    .query_row(params![upload.owner, e.event_id], |r| r.get(0))
-                    .optional()
-                    .map_err(db_error)?,
-            };
-            in_batch.entry(&e.event_id).or_insert(&e.content_hash);
-            if stored.is_some_and(|h| h != e.content_hash) && !conflicts.contains(&e.event_id) {
-                conflicts.push(e.event_id.clone());
-            }
-        }
-    }
-    if !conflicts.is_empty() {
-        // Dropping the transaction rolls it back; nothing was written anyway.
-        return Ok(StoreOutcome::Conflict {
-            event_ids: conflicts,
-        });
     }
     upsert_final(&tx, upload, UploadState::Stored)?;
     // A reprocessed upload that is now stored is no longer quarantined.
     tx.execute(
         "DELETE FROM quarantine WHERE owner = ?1 AND upload_id = ?2",
-        params![upload.owner, upload.upload_id],
+        params![h.owner, h.upload_id],
     )
     .map_err(db_error)?;
-    let mut inserted = 0u64;
-    {
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO events (owner, event_id, event_type, occurred_at, body, content_hash, received_at, upload_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (owner, event_id) DO NOTHING",
-            )
-            .map_err(db_error)?;
-        for (e, (occurred_at, body, received_at)) in events.iter().zip(&rows) {
-            inserted += insert
-                .execute(params![
-                    e.owner,
-                    e.event_id,
-                    e.event_type,
-                    occurred_at,
-                    body,
-                    e.content_hash,
-                    received_at,
-                    e.upload_id
-                ])
-                .map_err(db_error)? as u64;
-        }
-    }
+    // The events it holds for this content are listed from now on, under this upload.
+    tx.prepare_cached(
+        "UPDATE events SET visible = 1, upload_id = ?2
+         WHERE owner = ?1 AND visible = 0 AND event_id IN
+             (SELECT event_id FROM event_holders WHERE owner = ?1 AND upload_id = ?2 AND etag = ?3)",
+    )
+    .and_then(|mut s| s.execute(params![h.owner, h.upload_id, h.etag]))
+    .map_err(db_error)?;
+    // Listed events never change again, so their holds are no longer needed.
+    tx.prepare_cached(
+        "DELETE FROM event_holders WHERE owner = ?1 AND upload_id = ?2 AND etag = ?3",
+    )
+    .and_then(|mut s| s.execute(params![h.owner, h.upload_id, h.etag]))
+    .map_err(db_error)?;
     tx.commit().map_err(db_error)?;
-    Ok(StoreOutcome::Stored {
-        inserted,
-        duplicates: events.len() as u64 - inserted,
-        already: false,
-    })
+    Ok(MarkStored::Marked)
+}
+
+fn release_tx(c: &mut Connection, h: &Holder, event_ids: &[String]) -> PortResult<()> {
+    let tx = c
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_error)?;
+    for id in event_ids {
+        tx.prepare_cached(
+            "DELETE FROM event_holders WHERE owner = ?1 AND event_id = ?2 AND upload_id = ?3 AND etag = ?4",
+        )
+        .and_then(|mut s| s.execute(params![h.owner, id, h.upload_id, h.etag]))
+        .map_err(db_error)?;
+        tx.prepare_cached(
+            "DELETE FROM events WHERE owner = ?1 AND event_id = ?2 AND visible = 0
+               AND NOT EXISTS (SELECT 1 FROM event_holders WHERE owner = ?1 AND event_id = ?2)",
+        )
+        .and_then(|mut s| s.execute(params![h.owner, id]))
+        .map_err(db_error)?;
+    }
+    tx.commit().map_err(db_error)
 }
 
 fn commit_quarantined_tx(
@@ -576,7 +714,8 @@ fn commit_quarantined_tx(
 }
 
 fn list_events_sql(query: &EventQuery, after: Option<&EventPosition>) -> String {
-    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE owner = :owner");
+    let mut sql =
+        format!("SELECT {EVENT_COLUMNS} FROM events WHERE owner = :owner AND visible = 1");
     if query.event_type.is_some() {
         sql.push_str(" AND event_type = :type");
     }
@@ -797,16 +936,50 @@ impl EventTable for SqliteTable {
         .await
     }
 
-    async fn commit_stored(
+    async fn find_conflicts(
         &self,
         upload: &UploadRecord,
         events: &[EventRecord],
-    ) -> PortResult<StoreOutcome> {
-        let (upload, events) = (upload.clone(), events.to_vec());
-        self.with("commit_stored", move |c| {
-            commit_stored_tx(c, &upload, &events)
+    ) -> PortResult<Vec<String>> {
+        let holder = Holder::of(upload)?;
+        let probes: Vec<(String, String)> = events
+            .iter()
+            .map(|e| (e.event_id.clone(), e.content_hash.clone()))
+            .collect();
+        self.read("find_conflicts", move |c| {
+            let mut out = Vec::new();
+            for (id, hash) in &probes {
+                if let Probe::Conflict = probe(c, &holder, id, hash)? {
+                    out.push(id.clone());
+                }
+            }
+            Ok(out)
         })
         .await
+    }
+
+    async fn hold_events(
+        &self,
+        upload: &UploadRecord,
+        events: &[EventRecord],
+    ) -> PortResult<Vec<Held>> {
+        let holder = Holder::of(upload)?;
+        let rows = event_rows(&holder, events)?;
+        self.with("hold_events", move |c| hold_events_tx(c, &holder, &rows))
+            .await
+    }
+
+    async fn mark_stored(&self, upload: &UploadRecord) -> PortResult<MarkStored> {
+        let u = upload.clone();
+        self.with("mark_stored", move |c| mark_stored_tx(c, &u))
+            .await
+    }
+
+    async fn release_events(&self, upload: &UploadRecord, event_ids: &[String]) -> PortResult<()> {
+        let holder = Holder::of(upload)?;
+        let ids = event_ids.to_vec();
+        self.with("release_events", move |c| release_tx(c, &holder, &ids))
+            .await
     }
 
     async fn commit_quarantined(
@@ -932,7 +1105,7 @@ impl EventTable for SqliteTable {
         let (owner, event_id) = (owner.to_string(), event_id.to_string());
         self.read("get_event", move |c| {
             let sql =
-                format!("SELECT {EVENT_COLUMNS} FROM events WHERE owner = ?1 AND event_id = ?2");
+                format!("SELECT {EVENT_COLUMNS} FROM events WHERE owner = ?1 AND event_id = ?2 AND visible = 1");
             query_rows(c, &sql, params![owner, event_id], raw_event)?
                 .pop()
                 .map(event)
@@ -1014,12 +1187,13 @@ impl EventTable for SqliteTable {
         .await
     }
 
-    async fn mark_delivered(&self, notification_id: &str) -> PortResult<()> {
-        let id = notification_id.to_string();
+    async fn mark_delivered(&self, owner: &str, notification_id: &str) -> PortResult<()> {
+        let (owner, id) = (owner.to_string(), notification_id.to_string());
         self.with("mark_delivered", move |c| {
             c.execute(
-                "UPDATE notifications SET delivered = 1 WHERE notification_id = ?1 AND delivered = 0",
-                params![id],
+                "UPDATE notifications SET delivered = 1
+                 WHERE notification_id = ?1 AND owner = ?2 AND delivered = 0",
+                params![id, owner],
             )
             .map_err(db_error)?;
             Ok(())
@@ -1200,6 +1374,43 @@ mod tests {
         assert!(bound(&early.with_timezone(&Utc)).as_str() < texts[0].as_str());
         let late = DateTime::parse_from_rfc3339("9999-12-31T23:00:00-01:00").expect("parse");
         assert!(bound(&late.with_timezone(&Utc)).as_str() > texts[5].as_str());
+    }
+
+    /// A database written before the chunked commit keeps every event listed, and the
+    /// holds table starts empty (nothing was half-committed then).
+    #[test]
+    fn events_of_version_1_stay_listed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.sqlite3");
+        {
+            let c = Connection::open(&path).expect("open raw");
+            c.execute_batch(MIGRATIONS[0]).expect("v1");
+            c.execute_batch(
+                "INSERT INTO uploads (owner, upload_id, key, status, created_at, etag)
+                     VALUES ('o', 'u', 'incoming/o/u.json', 'stored', '2026-11-27T10:00:00.000000000Z', 'e');
+                 INSERT INTO events VALUES ('o', 'x', 'page.view', '2026-11-27T10:00:00.000000000Z',
+                     '{}', 'h', '2026-11-27T10:00:00.000000000Z', 'u');
+                 PRAGMA user_version = 1;",
+            )
+            .expect("v1 rows");
+        }
+        let table = SqliteTable::open(&path).expect("migrate");
+        let conn = table.conn.lock().expect("lock");
+        let listed: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM events WHERE owner = 'o' AND visible = 1",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(listed, 1);
+        let plan = plan(
+            &conn,
+            &list_events_sql(&EventQuery::default(), None)
+                .replace(":owner", "'o'")
+                .replace(":limit", "5"),
+        );
+        assert!(plan.contains("events_by_time"), "{plan}");
     }
 
     #[test]

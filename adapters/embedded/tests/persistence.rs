@@ -8,6 +8,7 @@ use eventpulse_generated::types::{
     ExportState, Notification, NotificationKind, NotificationNotificationVersion, ReasonCode,
     UploadId, UploadState,
 };
+use eventpulse_handlers::commit::store_events;
 use eventpulse_handlers::ports::{
     Bucket, EventQuery, EventRecord, EventTable, ExportRecord, ObjectStore, QuarantineRecord,
     StoreOutcome, UploadRecord,
@@ -131,10 +132,13 @@ async fn everything_survives_a_restart() {
                 .expect("create")
         );
         assert_eq!(
-            table
-                .commit_stored(&upload("s-1", UploadState::Stored, Some("etag-s")), &events)
-                .await
-                .expect("commit"),
+            store_events(
+                &table,
+                &upload("s-1", UploadState::Stored, Some("etag-s")),
+                &events
+            )
+            .await
+            .expect("commit"),
             StoreOutcome::Stored {
                 inserted: 2,
                 duplicates: 0,
@@ -155,7 +159,7 @@ async fn everything_survives_a_restart() {
             .record_notification("alice", &delivered)
             .await
             .expect("record");
-        table.mark_delivered("n-2").await.expect("mark");
+        table.mark_delivered("alice", "n-2").await.expect("mark");
         table.put_export(&export).await.expect("export");
     }
     assert!(dir.path().join(TABLE_FILE).is_file());
@@ -217,10 +221,13 @@ async fn everything_survives_a_restart() {
     );
     // The ledger still recognises a replay after the restart.
     assert!(matches!(
-        table
-            .commit_stored(&upload("s-1", UploadState::Stored, Some("etag-s")), &events)
-            .await
-            .expect("replay"),
+        store_events(
+            &table,
+            &upload("s-1", UploadState::Stored, Some("etag-s")),
+            &events
+        )
+        .await
+        .expect("replay"),
         StoreOutcome::Stored { already: true, .. }
     ));
     assert_eq!(

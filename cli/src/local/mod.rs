@@ -16,7 +16,7 @@ use eventpulse_handlers::cursor::CursorSigner;
 use eventpulse_handlers::exports::{ExportRunner, Exporter};
 use eventpulse_handlers::intake::Intake;
 use eventpulse_handlers::ports::{
-    Clock, EventTable, ExportRecord, Notifier, ObjectStore, SystemClock,
+    Clock, EventTable, ExportRecord, Notifier, ObjectStore, PortResult, SystemClock,
 };
 use eventpulse_handlers::processor::Processor;
 use std::net::SocketAddr;
@@ -62,12 +62,16 @@ struct TaskExports {
 
 const MAX_CONCURRENT_EXPORTS: usize = 2;
 
+/// Locally the process outlives the request, so a task may run the export after the
+/// answer; on Lambda the AWS runner puts it on a queue instead.
+#[async_trait::async_trait]
 impl ExportRunner for TaskExports {
-    fn start(&self, export: ExportRecord) {
-        let (exporter, slots, outbox) = (
+    async fn submit(&self, export: &ExportRecord) -> PortResult<()> {
+        let (exporter, slots, outbox, export) = (
             self.exporter.clone(),
             self.slots.clone(),
             self.outbox.clone(),
+            export.clone(),
         );
         tokio::spawn(async move {
             let Ok(_slot) = slots.acquire().await else {
@@ -79,6 +83,7 @@ impl ExportRunner for TaskExports {
             }
             outbox.notify_one();
         });
+        Ok(())
     }
 }
 
@@ -186,7 +191,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // notifications not delivered (the outbox task below).
     let restarted = table.running_exports(1000).await?;
     for export in &restarted {
-        exports.start(export.clone());
+        exports.submit(export).await?;
     }
     if !restarted.is_empty() {
         tracing::info!(

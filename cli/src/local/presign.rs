@@ -100,8 +100,9 @@ impl LocalPresigner {
     }
 }
 
-impl Presigner for LocalPresigner {
-    fn presign_upload(
+impl LocalPresigner {
+    /// The signed upload request (synchronous: signing is a local HMAC).
+    pub fn upload_request(
         &self,
         key: &str,
         content_length: Option<u64>,
@@ -123,7 +124,8 @@ impl Presigner for LocalPresigner {
         })
     }
 
-    fn presign_download(
+    /// The signed download URL.
+    pub fn download_url(
         &self,
         bucket: Bucket,
         key: &str,
@@ -136,6 +138,27 @@ impl Presigner for LocalPresigner {
             "{}{DOWNLOAD_PATH}{target}?expires={expires}&sig={sig}",
             self.base_url
         ))
+    }
+}
+
+#[async_trait::async_trait]
+impl Presigner for LocalPresigner {
+    async fn presign_upload(
+        &self,
+        key: &str,
+        content_length: Option<u64>,
+        expires_at: DateTime<Utc>,
+    ) -> PortResult<PresignedRequest> {
+        self.upload_request(key, content_length, expires_at)
+    }
+
+    async fn presign_download(
+        &self,
+        bucket: Bucket,
+        key: &str,
+        expires_at: DateTime<Utc>,
+    ) -> PortResult<String> {
+        self.download_url(bucket, key, expires_at)
     }
 }
 
@@ -162,7 +185,7 @@ mod tests {
         let p = LocalPresigner::new(b"k", "http://127.0.0.1:8080/");
         let now = Utc::now();
         let r = p
-            .presign_upload(
+            .upload_request(
                 "incoming/alice/u1.json",
                 Some(42),
                 now + chrono::Duration::minutes(5),
@@ -221,7 +244,7 @@ mod tests {
         let p = LocalPresigner::new(b"k", "http://h");
         let now = Utc::now();
         let url = p
-            .presign_download(
+            .download_url(
                 Bucket::Exports,
                 "alice/e1.ndjson",
                 now + chrono::Duration::minutes(1),
