@@ -162,8 +162,10 @@ start_live_server() {
     local newer=""
     if [[ -x $BIN ]]; then
         newer=$(find Cargo.toml Cargo.lock openapi.yaml schema docs generated/schema \
-            generated/src client/src handlers/src adapters/embedded/src cli/src \
-            generated/Cargo.toml client/Cargo.toml handlers/Cargo.toml \
+            generated/src generated/router/src runtime/contract/src runtime/server/src \
+            client/src handlers/src adapters/embedded/src cli/src \
+            generated/Cargo.toml generated/router/Cargo.toml runtime/contract/Cargo.toml \
+            runtime/server/Cargo.toml client/Cargo.toml handlers/Cargo.toml \
             adapters/embedded/Cargo.toml cli/Cargo.toml \
             -type f -newer "$BIN" -print 2>/dev/null | head -n 1)
     fi

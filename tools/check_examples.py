@@ -9,8 +9,8 @@ validator, are checked by a second implementation:
   invalid/*    must parse (strictly) and be invalid under the schema
   malformed/*  must be refused by the strict parser (not JSON, or ambiguous JSON)
 
-The Rust test generated/tests/examples.rs asserts the same verdicts for the same folders
-with `eventpulse_generated::Validator` (Rejection::Schema for invalid/, Rejection::Parse for
+The Rust test runtime/contract/tests/examples.rs asserts the same verdicts for the same folders
+with `eventpulse_contract_rt::Validator` (Rejection::Schema for invalid/, Rejection::Parse for
 malformed/). Both sides are checked against the verdict implied by the folder, so when both
 pass, Rust and Python agree on every example: there is no separate comparison step.
 
@@ -58,7 +58,7 @@ class ParseFailure(Exception):
 
 
 # ---------------------------------------------------------------------------------------
-# Strict parsing: what eventpulse_generated::json::parse refuses, refused here too.
+# Strict parsing: what eventpulse_contract_rt::json::parse refuses, refused here too.
 
 
 def _no_duplicates(pairs):

@@ -1,6 +1,6 @@
 //! `eventpulse validate FILE|DIR...`: the processor's intake, run offline.
 
-use eventpulse_generated::json::DEFAULT_MAX_BYTES;
+use eventpulse_contract_rt::json::DEFAULT_MAX_BYTES;
 use eventpulse_generated::types::ReasonCode;
 use eventpulse_handlers::intake::{Intake, Rejected, Verdict};
 use serde_json::json;

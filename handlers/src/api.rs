@@ -14,8 +14,8 @@ use crate::ports::{
 };
 use crate::processor::new_id;
 use chrono::{DateTime, Duration, Utc};
-use eventpulse_generated::server::*;
-use eventpulse_generated::server_rt::{ApiError, Principal, RequestContext};
+use eventpulse_contract_rt::{ApiError, Principal, RequestContext, Violation};
+use eventpulse_generated::api::*;
 use eventpulse_generated::types::{
     self, Cursor, EventPage, ExportState, ExportStatus, NotificationPage, QuarantineItem,
     QuarantinePage, QuarantineReport, StoredEvent, UploadState, UploadStatus, UploadTicket,
@@ -41,7 +41,7 @@ impl Default for ApiConfig {
         Self {
             upload_ttl: Duration::minutes(15),
             download_ttl: Duration::minutes(15),
-            max_object_bytes: eventpulse_generated::json::DEFAULT_MAX_BYTES as u64,
+            max_object_bytes: eventpulse_contract_rt::json::DEFAULT_MAX_BYTES as u64,
             docs_html: Arc::from(""),
         }
     }
@@ -77,7 +77,7 @@ fn corrupt(what: impl std::fmt::Display, cause: impl std::fmt::Display) -> ApiEr
 fn bad_cursor(e: CursorError) -> ApiError {
     ApiError::validation(
         e.to_string(),
-        vec![types::ProblemError {
+        vec![Violation {
             pointer: "/query/cursor".into(),
             keyword: "cursor".into(),
             message: e.to_string(),
@@ -106,7 +106,7 @@ fn typed_upload_id(id: &str) -> Result<types::UploadId, ApiError> {
 
 fn stored_event(e: EventRecord) -> Result<StoredEvent, ApiError> {
     Ok(StoredEvent {
-        event: serde_json::from_value(eventpulse_generated::json::integral_numbers(e.body))
+        event: serde_json::from_value(eventpulse_contract_rt::json::integral_numbers(e.body))
             .map_err(|err| corrupt(format!("event {}", e.event_id), err))?,
         received_at: e.received_at,
         upload_id: typed_upload_id(&e.upload_id)?,
@@ -204,7 +204,7 @@ fn check_range(
     {
         return Err(ApiError::validation(
             "`from` must be before `to` (from is inclusive, to exclusive).",
-            vec![types::ProblemError {
+            vec![Violation {
                 pointer: format!("{base}to"),
                 keyword: "range".into(),
                 message: format!("{t} is not after {f}"),
@@ -588,7 +588,7 @@ impl EventPulseApi for Api {
         _req: GetEventSchemaRequest,
     ) -> Result<GetEventSchemaResponse, ApiError> {
         let schema: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(eventpulse_generated::validate::UPLOAD_OBJECT_SCHEMA)
+            serde_json::from_str(eventpulse_generated::UPLOAD_OBJECT_SCHEMA)
                 .map_err(|e| corrupt("the bundled schema", e))?;
         Ok(GetEventSchemaResponse::Ok(schema))
     }

@@ -7,10 +7,10 @@
 //! the pipeline stores.
 
 use chrono::Datelike;
-use eventpulse_generated::json::ParseError;
-use eventpulse_generated::rt::OccurredAt;
+use eventpulse_contract_rt::json::ParseError;
+use eventpulse_contract_rt::rt::OccurredAt;
+use eventpulse_contract_rt::validate::{CompileError, Rejection, SchemaErrors, Validator};
 use eventpulse_generated::types::{Event, EventError, ReasonCode};
-use eventpulse_generated::validate::{CompileError, Rejection, SchemaErrors, Validator};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -61,7 +61,7 @@ impl Intake {
     /// `max_bytes`: the largest object accepted; `max_errors`: how many errors a report lists.
     pub fn new(max_bytes: usize, max_errors: usize) -> Result<Self, CompileError> {
         Ok(Self {
-            validator: Validator::new()?
+            validator: Validator::new(eventpulse_generated::UPLOAD_OBJECT_SCHEMA)?
                 .with_max_bytes(max_bytes)
                 .with_max_errors(max_errors),
         })
@@ -160,7 +160,7 @@ fn parsed(index: usize, body: Value) -> Result<ParsedEvent, String> {
     let typed = match Event::deserialize(&body) {
         Ok(t) => t,
         Err(_) => {
-            serde_json::from_value(eventpulse_generated::json::integral_numbers(body.clone()))
+            serde_json::from_value(eventpulse_contract_rt::json::integral_numbers(body.clone()))
                 .map_err(|e| e.to_string())?
         }
     };
@@ -174,7 +174,7 @@ fn parsed(index: usize, body: Value) -> Result<ParsedEvent, String> {
     let event_type = field("type")?;
     let occurred_at: OccurredAt = field("occurredAt")?
         .parse()
-        .map_err(|e: eventpulse_generated::rt::InvalidTimestamp| e.to_string())?;
+        .map_err(|e: eventpulse_contract_rt::rt::InvalidTimestamp| e.to_string())?;
     let content_hash = hex::encode(Sha256::digest(canonical_json(&body).as_bytes()));
     Ok(ParsedEvent {
         index,
@@ -313,7 +313,7 @@ mod tests {
     use serde_json::json;
 
     fn intake() -> Intake {
-        Intake::new(eventpulse_generated::json::DEFAULT_MAX_BYTES, 100).unwrap()
+        Intake::new(eventpulse_contract_rt::json::DEFAULT_MAX_BYTES, 100).unwrap()
     }
 
     fn view(id: &str) -> Value {

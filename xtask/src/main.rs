@@ -38,7 +38,7 @@ fn run() -> Result<()> {
                 for p in &stale {
                     eprintln!("stale: {}", p.display());
                 }
-                bail!("generated files are stale: run `cargo xtask codegen` to update them");
+                bail!("{}", xtask::stale_message(&stale));
             }
             println!("all generated files are fresh");
         }

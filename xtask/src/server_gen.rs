@@ -1,11 +1,17 @@
-//! The server interface of `openapi.yaml`, written to `generated/src/server.rs`.
+//! The server interface of `openapi.yaml`, in two generated files:
 //!
-//! For every operation it emits a typed request struct, a typed response enum (with its
-//! `IntoResponse`), a trait method, a route, and a small table (`rt::Operation`) describing the
-//! operation's parameters and body with their schemas. All behaviour that is the same for
-//! every operation (authentication, coercion, validation, problems) lives in the hand-written
-//! `generated/src/server_rt.rs` and is driven by those tables, so this generator only
-//! translates the spec and never encodes per-operation logic.
+//! - `generated/src/api.rs` (crate `eventpulse-generated`, no HTTP server): for every operation
+//!   a typed request struct, a typed response enum, a trait method, and a small table
+//!   (`eventpulse_contract_rt::Operation`) describing the operation's parameters and body with
+//!   their schemas.
+//! - `generated/router/src/lib.rs` (crate `eventpulse-generated-router`): the axum side, one
+//!   handler per operation, the mapping of each response enum to an HTTP response, and
+//!   `router()`.
+//!
+//! All behaviour that is the same for every operation (authentication, coercion, validation,
+//! problems) lives in the hand-written `runtime/server` (`eventpulse-server-rt`) and is driven
+//! by those tables, so this generator only translates the spec and never encodes
+//! per-operation logic.
 //!
 //! Rust types come from the same typify type space as `types.rs` (with `type_mod = "types"`,
 //! so a `$ref` becomes `types::Name` and an inline `format: date-time` becomes the same
@@ -74,60 +80,98 @@ struct Response {
     content: Option<(String, Value)>,
 }
 
-pub fn generate(spec: &Value, components: &Map<String, Value>) -> Result<String> {
+/// The two generated files of the server interface.
+pub struct Server {
+    /// `generated/src/api.rs`: the trait, requests, responses and operation tables.
+    pub api: String,
+    /// `generated/router/src/lib.rs`: the axum handlers and `router()`.
+    pub router: String,
+}
+
+pub fn generate(spec: &Value, components: &Map<String, Value>) -> Result<Server> {
     let ops = operations(spec)?;
     let mut types = Types::new(components)?;
     let schemas = schema_document(&ops, components)?;
 
-    let mut items = Vec::new();
+    let mut api_items = Vec::new();
+    let mut router_items = Vec::new();
     let mut methods = Vec::new();
     for op in &ops {
-        let (item, method) = operation_items(op, &mut types)
+        let items = operation_items(op, &mut types)
             .with_context(|| format!("operation `{}` ({} {})", op.id, op.method, op.path))?;
-        items.push(item);
-        methods.push(method);
+        api_items.push(items.api);
+        router_items.push(items.router);
+        methods.push(items.method);
     }
     let routes = routes(&ops);
     let tables: Vec<_> = ops.iter().map(|op| table_ident(&op.id)).collect();
     let schemas = raw_literal(&serde_json::to_string_pretty(&schemas)?)?;
 
-    crate::pretty(quote! {
+    let api = crate::pretty(quote! {
         //! The server interface of `openapi.yaml`: typed requests and responses per operation,
-        //! the [`EventPulseApi`] trait to implement, and [`router`] to serve it.
-        use crate::server_rt::{self as rt, ApiError, Authenticator, Principal, RequestContext};
+        //! the [`EventPulseApi`] trait to implement, and the operation tables the server
+        //! runtime validates requests with. No HTTP server here: `eventpulse_generated_router::router`
+        //! serves an implementation.
+        use ::eventpulse_contract_rt::{self as rt, ApiError, Principal, RequestContext};
         use crate::types;
-        use ::std::sync::Arc;
 
         /// The component schemas the parameters and bodies refer to (OpenAPI 3.0 dialect).
-        const SCHEMAS: &str = #schemas;
+        pub const SCHEMAS: &str = #schemas;
 
         /// Every operation of the API, as the runtime sees it.
         pub static OPERATIONS: &[&rt::Operation] = &[#(&#tables),*];
 
-        #(#items)*
+        #(#api_items)*
 
-        /// The operations of the EventPulse API. Implement it once; [`router`] serves it.
+        /// The operations of the EventPulse API. Implement it once;
+        /// `eventpulse_generated_router::router` serves it.
         pub trait EventPulseApi: Send + Sync + 'static {
             #(#methods)*
         }
+    })?;
 
-        /// Serves `api`: routes every operation, assigns request ids, authenticates secured
-        /// operations with `auth`, validates parameters and bodies against the spec, and renders
-        /// every error as `application/problem+json`.
-        ///
-        /// # Panics
-        /// If the embedded schemas do not compile, which the generated tests rule out.
-        pub fn router<A: EventPulseApi>(api: Arc<A>, auth: Arc<dyn Authenticator>) -> ::axum::Router {
-            let doc = rt::SchemaDocument::parse(SCHEMAS).unwrap_or_else(|e| panic!("{e}"));
-            let endpoint = |op: &'static rt::Operation| {
-                Arc::new(rt::Endpoint::compile(op, &doc, auth.clone()).unwrap_or_else(|e| panic!("{e}")))
-            };
-            ::axum::Router::new()
-                #routes
-                .fallback(rt::not_found)
-                .layer(::axum::middleware::from_fn(rt::request_id))
+    let router = crate::pretty(quote! {
+        //! The axum router of the EventPulse API (`openapi.yaml`): one handler per operation of
+        //! `eventpulse_generated::api`, each response enum mapped to its HTTP response, and
+        //! [`router`], on the hand-written runtime `eventpulse_server_rt`.
+
+        #[rustfmt::skip]
+        #[allow(clippy::all, clippy::pedantic, missing_docs, unused)]
+        mod handlers {
+            use ::eventpulse_contract_rt::{self as contract, ApiError, Authenticator};
+            use ::eventpulse_generated::api::*;
+            use ::eventpulse_server_rt as rt;
+            use ::std::sync::Arc;
+
+            /// A response enum as an HTTP response (a local trait: the enums live in
+            /// `eventpulse-generated`, which knows no HTTP server).
+            trait IntoHttp {
+                fn into_http(self) -> ::axum::response::Response;
+            }
+
+            #(#router_items)*
+
+            /// Serves `api`: routes every operation, assigns request ids, authenticates secured
+            /// operations with `auth`, validates parameters and bodies against the spec, and renders
+            /// every error as `application/problem+json`.
+            ///
+            /// # Panics
+            /// If the embedded schemas do not compile, which the server runtime's tests rule out.
+            pub fn router<A: EventPulseApi>(api: Arc<A>, auth: Arc<dyn Authenticator>) -> ::axum::Router {
+                let doc = rt::SchemaDocument::parse(SCHEMAS).unwrap_or_else(|e| panic!("{e}"));
+                let endpoint = |op: &'static contract::Operation| {
+                    Arc::new(rt::Endpoint::compile(op, &doc, auth.clone()).unwrap_or_else(|e| panic!("{e}")))
+                };
+                ::axum::Router::new()
+                    #routes
+                    .fallback(rt::not_found)
+                    .layer(::axum::middleware::from_fn(rt::request_id))
+            }
         }
-    })
+
+        pub use handlers::router;
+    })?;
+    Ok(Server { api, router })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -497,8 +541,17 @@ impl Types {
 // ---------------------------------------------------------------------------------------------
 // Emitting code
 
-/// Everything one operation contributes outside the trait, and its trait method.
-fn operation_items(op: &Operation, types: &mut Types) -> Result<(TokenStream, TokenStream)> {
+/// What one operation contributes to each file.
+struct OperationItems {
+    /// Request struct, response enum and table (`api.rs`).
+    api: TokenStream,
+    /// The response enum's `IntoHttp` and the handler (the router).
+    router: TokenStream,
+    /// The trait method (`api.rs`).
+    method: TokenStream,
+}
+
+fn operation_items(op: &Operation, types: &mut Types) -> Result<OperationItems> {
     let pascal = op.id.to_upper_camel_case();
     let request = format_ident!("{pascal}Request");
     let response = format_ident!("{pascal}Response");
@@ -523,7 +576,7 @@ fn operation_items(op: &Operation, types: &mut Types) -> Result<(TokenStream, To
         let docs = doc(p.doc.as_deref().unwrap_or(""));
         fields.push(quote! { #docs pub #field: #ty, });
         let (name, loc) = (&p.name, if p.path { quote!(Path) } else { quote!(Query) });
-        inits.push(quote! { #field: input.take(rt::In::#loc, #name)?, });
+        inits.push(quote! { #field: input.take(contract::In::#loc, #name)?, });
         let (required, wire) = (p.required, format_ident!("{}", p.wire));
         let default = match &p.default {
             Some(d) => {
@@ -601,7 +654,8 @@ fn operation_items(op: &Operation, types: &mut Types) -> Result<(TokenStream, To
     ));
     let method_doc = doc(&format!("{}\n\n{route}", op.doc));
 
-    let items = quote! {
+    let table_doc = doc(&format!("The table of `{id}` ({route})."));
+    let api = quote! {
         #request_doc
         #[derive(Debug, Clone, PartialEq)]
         pub struct #request { #(#fields)* }
@@ -610,13 +664,8 @@ fn operation_items(op: &Operation, types: &mut Types) -> Result<(TokenStream, To
         #[derive(Debug, Clone, PartialEq)]
         pub enum #response { #(#variants)* }
 
-        impl ::axum::response::IntoResponse for #response {
-            fn into_response(self) -> ::axum::response::Response {
-                match self { #(#arms)* }
-            }
-        }
-
-        static #table: rt::Operation = rt::Operation {
+        #table_doc
+        pub static #table: rt::Operation = rt::Operation {
             id: #id,
             method: #http_method,
             path: #path,
@@ -624,6 +673,13 @@ fn operation_items(op: &Operation, types: &mut Types) -> Result<(TokenStream, To
             params: &[#(#entries)*],
             body: #body_entry,
         };
+    };
+    let router = quote! {
+        impl IntoHttp for #response {
+            fn into_http(self) -> ::axum::response::Response {
+                match self { #(#arms)* }
+            }
+        }
 
         async fn #handler<A: EventPulseApi>(
             api: Arc<A>,
@@ -637,7 +693,7 @@ fn operation_items(op: &Operation, types: &mut Types) -> Result<(TokenStream, To
                 api.#method(&ctx, #principal_arg req).await
             }
             .await;
-            rt::respond(&ctx, result)
+            rt::respond(&ctx, result.map(IntoHttp::into_http))
         }
     };
     let trait_method = quote! {
@@ -649,7 +705,11 @@ fn operation_items(op: &Operation, types: &mut Types) -> Result<(TokenStream, To
             req: #request,
         ) -> impl ::std::future::Future<Output = ::std::result::Result<#response, ApiError>> + Send;
     };
-    Ok((items, trait_method))
+    Ok(OperationItems {
+        api,
+        router,
+        method: trait_method,
+    })
 }
 
 /// `.route(path, method router)` for every path, with a 405 fallback naming the methods.

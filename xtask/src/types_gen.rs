@@ -12,7 +12,7 @@ use typify::{TypeSpace, TypeSpaceImpl, TypeSpaceSettings};
 /// `OccurredAt` keeps the uploader's exact text (offset and precision) next to the parsed
 /// instant: typify would map `format: date-time` to `DateTime<Utc>`, which drops the offset
 /// and so would not round-trip what users uploaded.
-pub const REPLACEMENTS: &[(&str, &str)] = &[("OccurredAt", "crate::rt::OccurredAt")];
+pub const REPLACEMENTS: &[(&str, &str)] = &[("OccurredAt", "::eventpulse_contract_rt::OccurredAt")];
 
 /// Typify's settings for EventPulse: the derives every generated type gets.
 pub fn settings() -> TypeSpaceSettings {

@@ -91,7 +91,7 @@ fn a_fourth_event_type_is_one_file_and_one_registry_entry() {
     // The published bundle validates the new type, field by field.
     let bundle: Value =
         serde_json::from_str(get("generated/schema/upload-object.bundle.json")).unwrap();
-    let v = eventpulse_generated::Validator::from_bundle(&bundle).unwrap();
+    let v = eventpulse_contract_rt::Validator::from_bundle(&bundle).unwrap();
     let event = |count: i64| {
         json!({"eventId": "c1", "type": "cart.abandoned", "occurredAt": "2026-11-27T10:00:00Z",
                                     "source": "shop", "data": {"cartId": "k", "itemCount": count}})

@@ -59,7 +59,7 @@ fn env() -> Env {
         notifier: notifier.clone(),
         clock: Arc::new(SystemClock),
         intake: Arc::new(
-            Intake::new(eventpulse_generated::json::DEFAULT_MAX_BYTES, 100).expect("intake"),
+            Intake::new(eventpulse_contract_rt::json::DEFAULT_MAX_BYTES, 100).expect("intake"),
         ),
     };
     Env {

@@ -1,7 +1,7 @@
 //! Local authentication: HS256 JWTs, verified here (on AWS, API Gateway's Cognito
 //! authorizer verifies tokens and the Lambda reads its claims instead).
 
-use eventpulse_generated::server_rt::{ApiError, Authenticator, Principal};
+use eventpulse_contract_rt::{ApiError, Authenticator, Principal};
 use eventpulse_handlers::keys::is_valid_owner;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};

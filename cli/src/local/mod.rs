@@ -45,7 +45,7 @@ pub struct Args {
     #[arg(long, default_value_t = 256)]
     pub queue: usize,
     /// Largest accepted object, in bytes.
-    #[arg(long, default_value_t = eventpulse_generated::json::DEFAULT_MAX_BYTES)]
+    #[arg(long, default_value_t = eventpulse_contract_rt::json::DEFAULT_MAX_BYTES)]
     pub max_bytes: usize,
     /// Print nothing but logs (no banner).
     #[arg(long)]
@@ -177,7 +177,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     });
     let auth = Arc::new(auth::JwtAuthenticator::new(&jwt));
     let app =
-        eventpulse_generated::server::router(api, auth).merge(server::routes(server::Transfer {
+        eventpulse_generated_router::router(api, auth).merge(server::routes(server::Transfer {
             objects,
             table: table.clone(),
             dispatcher,

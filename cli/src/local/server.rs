@@ -7,7 +7,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use eventpulse_generated::server_rt::ApiError;
+use eventpulse_contract_rt::ApiError;
 use eventpulse_generated::types::UploadState;
 use eventpulse_handlers::keys;
 use eventpulse_handlers::ports::{Bucket, Clock, Dispatcher, EventTable, ObjectStore};
@@ -61,7 +61,7 @@ impl Drop for Claim {
 
 /// Problems from these endpoints look like the API's, minus the request context.
 fn problem(e: ApiError) -> Response {
-    e.into_response()
+    eventpulse_server_rt::problem_response(&e, None)
 }
 
 /// A storage failure: logged with its cause; the caller learns nothing internal.

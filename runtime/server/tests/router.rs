@@ -1,11 +1,13 @@
-//! Drives the generated `router` with an in-memory fake of `EventPulseApi`: authentication,
-//! parameter and body validation, problem rendering, routing errors and request ids.
+//! Drives the generated `router` (`eventpulse-generated-router`, on this runtime) with an
+//! in-memory fake of `EventPulseApi`: authentication, parameter and body validation, problem
+//! rendering, routing errors and request ids.
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use eventpulse_generated::server::*;
-use eventpulse_generated::server_rt::{ApiError, Authenticator, Principal, RequestContext};
+use eventpulse_contract_rt::{ApiError, Authenticator, Principal, RequestContext};
+use eventpulse_generated::api::*;
 use eventpulse_generated::types;
+use eventpulse_generated_router::router;
 use http::{HeaderMap, Request, StatusCode, header};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};

@@ -1,19 +1,27 @@
-//! The hand-written runtime of the generated server interface (`server.rs`).
+//! The axum runtime of the generated server interface (`eventpulse_generated::api` and the
+//! router in `eventpulse-generated-router`).
 //!
-//! `server.rs` holds everything that differs per operation (typed requests and responses, the
-//! trait, the route table, and a table describing each operation's parameters and body).
-//! This module holds what is the same for every operation, driven by that table: request
-//! ids, authentication, turning path/query/body into a validated JSON "request document",
-//! and rendering errors as `application/problem+json`. Keeping it hand-written keeps the
-//! generator small; keeping it table-driven keeps per-operation code out of it.
+//! The generated code holds everything that differs per operation (typed requests and
+//! responses, the trait, the route table, and a table describing each operation's parameters
+//! and body). This crate holds what is the same for every operation, driven by that table:
+//! request ids, authentication, turning path/query/body into a validated JSON "request
+//! document", and rendering errors as `application/problem+json`. Keeping it hand-written
+//! keeps the generator small; keeping it table-driven keeps per-operation code out of it.
+//! The types the domain sees (`ApiError`, `Principal`, `RequestContext`, the tables) are in
+//! the axum-free `eventpulse-contract-rt`.
 
-use crate::types::{Problem, ProblemError};
 use axum::body::Body;
 use axum::extract::{FromRequestParts, RawPathParams, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use eventpulse_contract_rt::json;
+use eventpulse_contract_rt::{
+    ApiError, AuditInfo, Authenticator, In, MAX_ERRORS, Operation, Param, Principal,
+    RequestContext, Violation, Wire,
+};
+use eventpulse_generated::types::{Problem, ProblemError};
 use http::StatusCode;
-use http::header::{self, HeaderName, HeaderValue};
+use http::header::{self, HeaderValue};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -22,197 +30,64 @@ use std::sync::Arc;
 /// Largest accepted request body. Request bodies are small filter/option objects; anything
 /// bigger is a mistake or an attack, and refusing it before parsing bounds memory per request.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// How many validation errors a problem lists (the schema allows 1000; 100 is plenty to act on).
-pub const MAX_ERRORS: usize = 100;
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
-/// Base of the stable `type` URIs of our problems.
-pub const PROBLEM_BASE: &str = "https://eventpulse.dev/problems/";
 
-/// The authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub user_id: String,
+/// The problem body of `e` in the context of one request.
+pub fn problem(e: &ApiError, ctx: &RequestContext) -> Problem {
+    Problem {
+        type_: e.type_uri(),
+        title: e.title.clone(),
+        status: i64::from(e.status.as_u16()),
+        detail: Some(e.detail.clone()),
+        instance: Some(ctx.path.clone()),
+        request_id: Some(ctx.request_id.clone()),
+        errors: e
+            .errors
+            .iter()
+            .map(|v| ProblemError {
+                pointer: v.pointer.clone(),
+                keyword: v.keyword.clone(),
+                message: v.message.clone(),
+            })
+            .collect(),
+    }
 }
 
-/// What a handler knows about the request besides its typed inputs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestContext {
-    pub request_id: String,
-    pub operation_id: &'static str,
-    /// The request path (not the route template); the `instance` of problems.
-    pub path: String,
-    /// The authenticated caller, once known (for the audit line).
-    pub user: Option<String>,
-    /// Path parameters (resource ids), for the audit line.
-    pub resources: Vec<(String, String)>,
-}
-
-/// What the audit line of a request records besides method, status and latency; the
-/// endpoint leaves it in the response extensions for [`request_id`] to log.
-#[derive(Debug, Clone)]
-pub struct AuditInfo {
-    pub operation_id: &'static str,
-    pub user: Option<String>,
-    pub resources: Vec<(String, String)>,
-}
-
-/// Decides who is calling. It sees the whole request head because the deployments differ:
-/// locally it verifies a bearer JWT from `Authorization`; on Lambda, API Gateway has already
-/// verified it and the authorizer's claims arrive in the request extensions.
-pub trait Authenticator: Send + Sync {
-    fn authenticate(&self, parts: &http::request::Parts) -> Result<Principal, ApiError>;
-}
-
-/// An error a request ends with, rendered as an RFC 9457 problem.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{title} ({status}): {detail}")]
-pub struct ApiError {
-    pub status: StatusCode,
-    /// Last segment of the problem `type` URI, e.g. `validation`.
-    pub slug: &'static str,
-    pub title: String,
-    pub detail: String,
-    /// One entry per failed constraint, pointing into the request document
-    /// (`/path/NAME`, `/query/NAME`, `/body/...`).
-    pub errors: Vec<ProblemError>,
-    /// Headers the status calls for: `WWW-Authenticate`, `Retry-After`, `Allow`. A `Vec`, not
-    /// a `HeaderMap`, to keep the error small: it travels in every `Result` of a request.
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-}
-
-impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        slug: &'static str,
-        title: impl Into<String>,
-        detail: impl Into<String>,
-    ) -> Self {
-        Self {
-            status,
-            slug,
-            title: title.into(),
-            detail: detail.into(),
-            errors: Vec::new(),
-            headers: Vec::new(),
+/// `e` as an `application/problem+json` response. Without a request context (`None`) the
+/// problem has no `instance` and no `requestId`; prefer giving one.
+pub fn problem_response(e: &ApiError, ctx: Option<&RequestContext>) -> Response {
+    let problem = match ctx {
+        Some(ctx) => problem(e, ctx),
+        None => {
+            let mut p = problem(
+                e,
+                &RequestContext {
+                    request_id: String::new(),
+                    operation_id: "",
+                    path: String::new(),
+                    user: None,
+                    resources: Vec::new(),
+                },
+            );
+            (p.instance, p.request_id) = (None, None);
+            p
         }
+    };
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    let mut response = (e.status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    for (name, value) in &e.headers {
+        headers.insert(name, value.clone());
     }
-    pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
-            "Bad request",
-            detail,
-        )
-    }
-    pub fn validation(detail: impl Into<String>, errors: Vec<ProblemError>) -> Self {
-        let mut e = Self::new(
-            StatusCode::BAD_REQUEST,
-            "validation",
-            "Invalid request",
-            detail,
-        );
-        e.errors = errors;
-        e.errors.truncate(MAX_ERRORS);
-        e
-    }
-    pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Unauthorized",
-            detail,
-        )
-        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
-    }
-    pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
-    }
-    /// `allow` is the value of the `Allow` header, e.g. `GET, HEAD`.
-    pub fn method_not_allowed(detail: impl Into<String>, allow: &'static str) -> Self {
-        let title = "Method not allowed";
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method-not-allowed",
-            title,
-            detail,
-        )
-        .with_header(header::ALLOW, HeaderValue::from_static(allow))
-    }
-    pub fn conflict(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
-    }
-    pub fn payload_too_large(detail: impl Into<String>) -> Self {
-        let status = StatusCode::PAYLOAD_TOO_LARGE;
-        Self::new(status, "payload-too-large", "Payload too large", detail)
-    }
-    pub fn too_many_requests(detail: impl Into<String>, retry_after_secs: u64) -> Self {
-        let status = StatusCode::TOO_MANY_REQUESTS;
-        Self::new(status, "too-many-requests", "Too many requests", detail)
-            .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs))
-    }
-    pub fn internal(detail: impl Into<String>) -> Self {
-        let status = StatusCode::INTERNAL_SERVER_ERROR;
-        Self::new(status, "internal", "Internal error", detail)
-    }
-    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.retain(|(n, _)| *n != name);
-        self.headers.push((name, value));
-        self
-    }
-
-    /// The problem body for this error in the context of one request.
-    pub fn problem(&self, ctx: &RequestContext) -> Problem {
-        Problem {
-            type_: format!("{PROBLEM_BASE}{}", self.slug),
-            title: self.title.clone(),
-            status: i64::from(self.status.as_u16()),
-            detail: Some(self.detail.clone()),
-            instance: Some(ctx.path.clone()),
-            request_id: Some(ctx.request_id.clone()),
-            errors: self.errors.clone(),
-        }
-    }
-
-    pub fn to_response(&self, ctx: &RequestContext) -> Response {
-        self.render(self.problem(ctx))
-    }
-
-    fn render(&self, problem: Problem) -> Response {
-        let body = serde_json::to_vec(&problem).unwrap_or_default();
-        let mut response = (self.status, body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        for (name, value) in &self.headers {
-            headers.insert(name, value.clone());
-        }
-        response
-    }
+    response
 }
 
-/// Without a request context (no `instance`, no `requestId`); prefer [`ApiError::to_response`].
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut problem = self.problem(&RequestContext {
-            request_id: String::new(),
-            operation_id: "",
-            path: String::new(),
-            user: None,
-            resources: Vec::new(),
-        });
-        (problem.instance, problem.request_id) = (None, None);
-        self.render(problem)
-    }
-}
-
-fn problem_error(pointer: String, keyword: &str, message: impl Into<String>) -> ProblemError {
-    ProblemError {
-        pointer,
-        keyword: keyword.to_string(),
-        message: message.into(),
-    }
+fn problem_error(pointer: String, keyword: &str, message: impl Into<String>) -> Violation {
+    Violation::new(pointer, keyword, message)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -296,7 +171,10 @@ pub async fn not_found(req: Request) -> Response {
         "no operation at {}; the operations are listed in /openapi.yaml",
         parts.uri.path()
     );
-    ApiError::not_found(detail).to_response(&context(&parts, "not_found"))
+    problem_response(
+        &ApiError::not_found(detail),
+        Some(&context(&parts, "not_found")),
+    )
 }
 
 /// Method fallback of a known path; `allow` lists the methods it has.
@@ -307,65 +185,14 @@ pub async fn method_not_allowed(req: Request, allow: &'static str) -> Response {
         parts.uri.path(),
         parts.method
     );
-    ApiError::method_not_allowed(detail, allow).to_response(&context(&parts, "method_not_allowed"))
+    problem_response(
+        &ApiError::method_not_allowed(detail, allow),
+        Some(&context(&parts, "method_not_allowed")),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
-// Operation tables (emitted by the generator) and their compiled form
-
-/// Where a parameter comes from; also the first segment of its error pointer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum In {
-    Path,
-    Query,
-}
-
-impl In {
-    fn segment(self) -> &'static str {
-        match self {
-            In::Path => "path",
-            In::Query => "query",
-        }
-    }
-}
-
-/// The JSON type a parameter's string is converted to before validation (from its schema).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wire {
-    String,
-    Integer,
-    Number,
-    Boolean,
-}
-
-#[derive(Debug)]
-pub struct Param {
-    pub name: &'static str,
-    pub location: In,
-    pub required: bool,
-    pub wire: Wire,
-    /// The schema's `default` as JSON, used when the parameter is absent.
-    pub default: Option<&'static str>,
-    /// The parameter's schema as JSON (OpenAPI 3.0 dialect; `$ref`s into the schema document).
-    pub schema: &'static str,
-}
-
-#[derive(Debug)]
-pub struct BodySpec {
-    pub required: bool,
-    pub schema: &'static str,
-}
-
-#[derive(Debug)]
-pub struct Operation {
-    pub id: &'static str,
-    pub method: &'static str,
-    /// The route template, e.g. `/v1/uploads/{uploadId}`.
-    pub path: &'static str,
-    pub secured: bool,
-    pub params: &'static [Param],
-    pub body: Option<BodySpec>,
-}
+// Operation tables (`eventpulse_contract_rt::operation`, emitted by the generator) compiled
 
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -499,7 +326,7 @@ impl Endpoint {
         &self,
         parts: &mut http::request::Parts,
         input: &mut Input,
-        errors: &mut Vec<ProblemError>,
+        errors: &mut Vec<Violation>,
     ) -> Result<(), ApiError> {
         let path_params = if self.op.params.iter().any(|p| p.location == In::Path) {
             RawPathParams::from_request_parts(parts, &())
@@ -525,11 +352,7 @@ impl Endpoint {
             }
         }
         for (p, validator, default) in &self.params {
-            let pointer = format!(
-                "/{}/{}",
-                p.location.segment(),
-                crate::json::escape_token(p.name)
-            );
+            let pointer = format!("/{}/{}", p.location.segment(), json::escape_token(p.name));
             let values = match p.location {
                 In::Path => path_params.get(p.name).cloned().into_iter().collect(),
                 In::Query => query.remove(p.name).unwrap_or_default(),
@@ -594,7 +417,7 @@ fn push_schema_errors(
     validator: &jsonschema::Validator,
     value: &Value,
     pointer: &str,
-    errors: &mut Vec<ProblemError>,
+    errors: &mut Vec<Violation>,
 ) {
     for e in validator.iter_errors(value).take(MAX_ERRORS) {
         errors.push(problem_error(
@@ -612,7 +435,7 @@ async fn read_body(
     body: Body,
     required: bool,
     validator: &jsonschema::Validator,
-    errors: &mut Vec<ProblemError>,
+    errors: &mut Vec<Violation>,
 ) -> Result<Option<Value>, ApiError> {
     let too_large = || {
         ApiError::payload_too_large(format!(
@@ -659,7 +482,7 @@ async fn read_body(
             vec![problem_error("/body".into(), "contentType", msg)],
         ));
     }
-    let value = crate::json::parse(&bytes, MAX_BODY_BYTES).map_err(|e| {
+    let value = json::parse(&bytes, MAX_BODY_BYTES).map_err(|e| {
         // The parser points at the object holding a duplicate key with "/" for the root.
         let inner = match e.pointer() {
             "/" => "",
@@ -704,11 +527,7 @@ impl Input {
             In::Query => &mut self.query,
         };
         let value = map.remove(name).unwrap_or(Value::Null);
-        let pointer = format!(
-            "/{}/{}",
-            location.segment(),
-            crate::json::escape_token(name)
-        );
+        let pointer = format!("/{}/{}", location.segment(), json::escape_token(name));
         typed(value, pointer)
     }
 
@@ -738,7 +557,7 @@ pub fn respond<R: IntoResponse>(ctx: &RequestContext, result: Result<R, ApiError
             if e.status.is_server_error() {
                 tracing::error!(request_id = %ctx.request_id, operation = ctx.operation_id, error = %e, "request failed");
             }
-            e.to_response(ctx)
+            problem_response(&e, Some(ctx))
         }
     };
     response.extensions_mut().insert(AuditInfo {
@@ -750,7 +569,7 @@ pub fn respond<R: IntoResponse>(ctx: &RequestContext, result: Result<R, ApiError
 }
 
 // ---------------------------------------------------------------------------------------------
-// Response helpers for the generated `IntoResponse` impls
+// Response helpers for the generated router's responses
 
 pub fn json_response<T: serde::Serialize>(
     status: StatusCode,
@@ -762,7 +581,10 @@ pub fn json_response<T: serde::Serialize>(
         // Only maps with non-string keys fail to serialize; none of our types has one.
         Err(e) => {
             tracing::error!(error = %e, "response body does not serialize");
-            ApiError::internal("the response could not be serialized").into_response()
+            problem_response(
+                &ApiError::internal("the response could not be serialized"),
+                None,
+            )
         }
     }
 }

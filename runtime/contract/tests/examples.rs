@@ -13,8 +13,8 @@
 //! the verdict the folder implies, when both pass Rust and Python agree on every example; no
 //! separate comparison is needed, and this test writes nothing.
 
+use eventpulse_contract_rt::{Rejection, Validator};
 use eventpulse_generated::types::UploadObject;
-use eventpulse_generated::{Rejection, Validator};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -22,7 +22,7 @@ const MIN_INVALID_EXAMPLES: usize = 30;
 
 fn examples(folder: &str) -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples/events")
+        .join("../../examples/events")
         .join(folder);
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
@@ -42,7 +42,8 @@ fn examples(folder: &str) -> Vec<(String, Vec<u8>)> {
 }
 
 fn validator() -> Validator {
-    Validator::new().expect("the published bundle compiles")
+    Validator::new(eventpulse_generated::UPLOAD_OBJECT_SCHEMA)
+        .expect("the published bundle compiles")
 }
 
 /// Fails listing every example that went wrong, not just the first.
@@ -89,7 +90,7 @@ fn valid_examples_pass_and_round_trip_through_the_generated_types() {
             }
         };
         // The typed view reads integral floats (`2.0`) as the integers they are.
-        let normalised = eventpulse_generated::json::integral_numbers(doc.clone());
+        let normalised = eventpulse_contract_rt::json::integral_numbers(doc.clone());
         let typed: UploadObject = match serde_json::from_value(normalised) {
             Ok(t) => t,
             Err(e) => {

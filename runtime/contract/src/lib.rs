@@ -1,0 +1,26 @@
+//! The hand-written runtime of EventPulse's contract: what generated code (`eventpulse-generated`)
+//! refers to and what the domain calls, with no I/O and no HTTP server.
+//!
+//! - [`rt`]: the few types generated code refers to instead of typify's (`OccurredAt`).
+//! - [`json`]: strict JSON intake.
+//! - [`validate`]: the upload-object validator, compiled from the bundle text it is given
+//!   (the published one is `eventpulse_generated::UPLOAD_OBJECT_SCHEMA`).
+//! - [`error`]: [`ApiError`], the one error an API operation ends with.
+//! - [`request`]: who is calling and what is known about the request ([`Principal`],
+//!   [`RequestContext`], [`Authenticator`]).
+//! - [`operation`]: the operation tables the generated API describes itself with.
+//!
+//! The HTTP runtime that serves these (axum) is `eventpulse-server-rt`.
+
+pub mod error;
+pub mod json;
+pub mod operation;
+pub mod request;
+pub mod rt;
+pub mod validate;
+
+pub use error::{ApiError, MAX_ERRORS, PROBLEM_BASE, Violation};
+pub use operation::{BodySpec, In, Operation, Param, Wire};
+pub use request::{AuditInfo, Authenticator, Principal, RequestContext};
+pub use rt::{InvalidTimestamp, OccurredAt};
+pub use validate::{CompileError, Rejection, SchemaError, SchemaErrors, Validator};
