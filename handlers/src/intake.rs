@@ -28,6 +28,8 @@ pub struct ParsedEvent {
     /// Hex SHA-256 of the event's canonical JSON (keys sorted, no white space): two uploads
     /// of the same event have the same hash whatever their formatting or key order.
     pub content_hash: String,
+    /// Size of the event as canonical JSON (keys sorted, no white space).
+    pub canonical_bytes: usize,
     /// The event as the generated type.
     pub typed: Event,
 }
@@ -52,9 +54,14 @@ pub enum Verdict {
     Rejected(Rejected),
 }
 
+/// Largest event, as canonical JSON: 256 KiB, so that an event with its attributes fits in
+/// one DynamoDB item (400 KB) as well as in a SQLite row.
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
 #[derive(Debug)]
 pub struct Intake {
     validator: Validator,
+    max_event_bytes: usize,
 }
 
 impl Intake {
@@ -64,7 +71,15 @@ impl Intake {
             validator: Validator::new(eventpulse_generated::UPLOAD_OBJECT_SCHEMA)?
                 .with_max_bytes(max_bytes)
                 .with_max_errors(max_errors),
+            max_event_bytes: MAX_EVENT_BYTES,
         })
+    }
+
+    /// Sets the largest event (as canonical JSON) accepted; [`MAX_EVENT_BYTES`] by default.
+    /// The registered types' schemas keep events far below it; it guards types to come.
+    pub fn with_max_event_bytes(mut self, n: usize) -> Self {
+        self.max_event_bytes = n;
+        self
     }
 
     pub fn max_bytes(&self) -> usize {
@@ -117,6 +132,38 @@ impl Intake {
                     });
                 }
             }
+        }
+        // One event must fit in one table item on every backend (DynamoDB's is 400 KB).
+        let too_big: Vec<EventError> = out
+            .iter()
+            .filter(|e| e.canonical_bytes > self.max_event_bytes)
+            .map(|e| EventError {
+                event_id: Some(e.event_id.clone()),
+                index: Some(e.index as u64),
+                keyword: "maxEventBytes".into(),
+                message: format!(
+                    "the event is {} bytes as JSON; one event may be at most {} bytes",
+                    e.canonical_bytes, self.max_event_bytes
+                ),
+                pointer: if single {
+                    String::new()
+                } else {
+                    format!("/{}", e.index)
+                },
+            })
+            .collect();
+        if !too_big.is_empty() {
+            return Verdict::Rejected(Rejected {
+                reason: ReasonCode::TooLarge,
+                message: format!(
+                    "{} event(s) are larger than {} bytes; nothing from this object was stored.",
+                    too_big.len(),
+                    self.max_event_bytes
+                ),
+                error_count: too_big.len() as u64,
+                errors: too_big,
+                event_count: Some(total),
+            });
         }
         // RFC 3339 allows offsets that move 0000-01-01 or 9999-12-31 outside years 0000-9999
         // in UTC, where no store can keep them in order. Refuse those, naming the field.
@@ -175,8 +222,10 @@ fn parsed(index: usize, body: Value) -> Result<ParsedEvent, String> {
     let occurred_at: OccurredAt = field("occurredAt")?
         .parse()
         .map_err(|e: eventpulse_contract_rt::rt::InvalidTimestamp| e.to_string())?;
-    let content_hash = hex::encode(Sha256::digest(canonical_json(&body).as_bytes()));
+    let canonical = canonical_json(&body);
+    let content_hash = hex::encode(Sha256::digest(canonical.as_bytes()));
     Ok(ParsedEvent {
+        canonical_bytes: canonical.len(),
         index,
         event_id,
         event_type,
@@ -226,7 +275,7 @@ pub fn canonical_json(v: &Value) -> String {
 fn rejected_parse(e: &ParseError) -> Rejected {
     let reason = match e {
         ParseError::Empty => ReasonCode::EmptyObject,
-        ParseError::TooLarge { .. } => ReasonCode::TooLarge,
+        ParseError::TooLarge { .. } | ParseError::TooManyValues { .. } => ReasonCode::TooLarge,
         ParseError::InvalidUtf8 { .. } | ParseError::ByteOrderMark => ReasonCode::InvalidEncoding,
         ParseError::DuplicateKey { .. }
         | ParseError::TooDeep { .. }
@@ -388,6 +437,31 @@ mod tests {
             Some(ReasonCode::TooLarge)
         );
         assert_eq!(small.check_size(10), None);
+    }
+
+    #[test]
+    fn events_larger_than_the_item_limit_are_refused_by_pointer() {
+        let small = intake().with_max_event_bytes(150);
+        let mut big = view("big");
+        big["data"]["url"] = json!(format!("https://example.com/{}", "a".repeat(100)));
+        let doc = serde_json::to_vec(&json!([view("a"), big])).unwrap();
+        let Verdict::Rejected(r) = small.check(&doc) else {
+            panic!("a 2nd event over the limit was accepted")
+        };
+        assert_eq!(r.reason, ReasonCode::TooLarge);
+        assert_eq!(r.error_count, 1);
+        assert_eq!(r.errors[0].pointer, "/1");
+        assert_eq!(r.errors[0].keyword, "maxEventBytes");
+        assert!(matches!(
+            small.check(&serde_json::to_vec(&view("a")).unwrap()),
+            Verdict::Accepted(_)
+        ));
+        // A document holding too many values is refused as too large, whatever its size.
+        let nested = format!(
+            "[{}]",
+            vec!["[".repeat(120) + &"]".repeat(120); 20_000].join(",")
+        );
+        assert_eq!(reason(nested.as_bytes()), ReasonCode::TooLarge);
     }
 
     #[test]

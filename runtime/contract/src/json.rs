@@ -8,10 +8,19 @@
 
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+use std::cell::Cell;
 use std::fmt;
 
 /// Default largest accepted document: 5 MiB.
 pub const DEFAULT_MAX_BYTES: usize = 5 * 1024 * 1024;
+
+/// Most JSON values (scalars, arrays and objects) one document may hold. The byte limit
+/// alone does not bound memory: 5 MiB of `[[[…]]]` is 2.4 million arrays, about 100 bytes of
+/// heap each once parsed. 1000 events of about 5 KB each hold some 250,000 values.
+pub const MAX_VALUES: usize = 500_000;
+/// Most arrays and objects one document may hold (each is a heap allocation); 1000 valid
+/// events hold about 10,000.
+pub const MAX_CONTAINERS: usize = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
@@ -25,6 +34,8 @@ pub enum ParseError {
     ByteOrderMark,
     #[error("duplicate key \"{key}\" in the object at {pointer}: the document is ambiguous")]
     DuplicateKey { pointer: String, key: String },
+    #[error("the document holds more than {limit} JSON {what}")]
+    TooManyValues { what: &'static str, limit: usize },
     #[error("the document nests too deeply: 127 levels at most (line {line}, column {column})")]
     TooDeep { line: usize, column: usize },
     #[error("invalid JSON at line {line}, column {column}: {message}")]
@@ -49,6 +60,7 @@ impl ParseError {
         match self {
             ParseError::Empty => "empty",
             ParseError::TooLarge { .. } => "maxSize",
+            ParseError::TooManyValues { .. } => "maxValues",
             ParseError::InvalidUtf8 { .. } | ParseError::ByteOrderMark => "encoding",
             ParseError::DuplicateKey { .. } => "duplicateKey",
             ParseError::TooDeep { .. } => "maxDepth",
@@ -84,14 +96,50 @@ pub fn parse(bytes: &[u8], max_bytes: usize) -> Result<Value, ParseError> {
 
 fn parse_text(text: &str, pointer: Option<String>) -> Result<Value, ParseError> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let value = NoDuplicates { pointer }
-        .deserialize(&mut de)
-        .map_err(classify)?;
+    let budget = Budget {
+        values: Cell::new(MAX_VALUES),
+        containers: Cell::new(MAX_CONTAINERS),
+    };
+    let value = NoDuplicates {
+        pointer,
+        budget: &budget,
+    }
+    .deserialize(&mut de)
+    .map_err(classify)?;
     de.end().map_err(classify)?;
     Ok(value)
 }
 
 const DUPLICATE_MARK: &str = "\u{0}duplicate\u{0}";
+const VALUES_MARK: &str = "\u{0}values\u{0}";
+const CONTAINERS_MARK: &str = "\u{0}containers\u{0}";
+
+/// What is left of a document's allowance, spent as values are built, so that memory stays
+/// bounded whatever the shape: parsing stops at the first value over the limit.
+struct Budget {
+    values: Cell<usize>,
+    containers: Cell<usize>,
+}
+
+impl Budget {
+    fn value<E: serde::de::Error>(&self) -> Result<(), E> {
+        spend(&self.values, VALUES_MARK)
+    }
+    fn container<E: serde::de::Error>(&self) -> Result<(), E> {
+        spend(&self.values, VALUES_MARK)?;
+        spend(&self.containers, CONTAINERS_MARK)
+    }
+}
+
+fn spend<E: serde::de::Error>(left: &Cell<usize>, mark: &str) -> Result<(), E> {
+    match left.get().checked_sub(1) {
+        Some(n) => {
+            left.set(n);
+            Ok(())
+        }
+        None => Err(E::custom(mark)),
+    }
+}
 
 fn classify(e: serde_json::Error) -> ParseError {
     let (line, column) = (e.line(), e.column());
@@ -102,6 +150,18 @@ fn classify(e: serde_json::Error) -> ParseError {
         let pointer = parts.next().unwrap_or_default().to_string();
         let key = parts.next().unwrap_or_default().to_string();
         return ParseError::DuplicateKey { pointer, key };
+    }
+    if message.starts_with(VALUES_MARK) {
+        return ParseError::TooManyValues {
+            what: "values",
+            limit: MAX_VALUES,
+        };
+    }
+    if message.starts_with(CONTAINERS_MARK) {
+        return ParseError::TooManyValues {
+            what: "arrays and objects",
+            limit: MAX_CONTAINERS,
+        };
     }
     if message.starts_with("recursion limit exceeded") {
         return ParseError::TooDeep { line, column };
@@ -150,56 +210,67 @@ pub fn escape_token(token: &str) -> String {
 
 /// Builds a `Value` like serde_json does, but fails on a repeated object key. With a
 /// `pointer`, it tracks where it is so that the error can say where the duplicate is.
-struct NoDuplicates {
+struct NoDuplicates<'b> {
     pointer: Option<String>,
+    budget: &'b Budget,
 }
 
-impl<'de> DeserializeSeed<'de> for NoDuplicates {
+impl<'de> DeserializeSeed<'de> for NoDuplicates<'_> {
     type Value = Value;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for NoDuplicates {
+impl<'de> Visitor<'de> for NoDuplicates<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        self.budget.value()?;
         Ok(Value::Bool(v))
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        self.budget.value()?;
         Ok(v.into())
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        self.budget.value()?;
         Ok(v.into())
     }
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        self.budget.value()?;
         serde_json::Number::from_f64(v)
             .map(Value::Number)
             .ok_or_else(|| E::custom("number is not finite"))
     }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        self.budget.value()?;
         Ok(Value::String(v.to_string()))
     }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        self.budget.value()?;
         Ok(Value::String(v))
     }
-    fn visit_unit<E>(self) -> Result<Value, E> {
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.budget.value()?;
         Ok(Value::Null)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.budget.container()?;
         let mut out = Vec::new();
         while let Some(v) = seq.next_element_seed(NoDuplicates {
             pointer: self.pointer.as_ref().map(|p| format!("{p}/{}", out.len())),
+            budget: self.budget,
         })? {
             out.push(v);
         }
         Ok(Value::Array(out))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.budget.container()?;
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if out.contains_key(&key) {
@@ -215,7 +286,10 @@ impl<'de> Visitor<'de> for NoDuplicates {
                 .pointer
                 .as_ref()
                 .map(|p| format!("{p}/{}", escape_token(&key)));
-            let value = map.next_value_seed(NoDuplicates { pointer: child })?;
+            let value = map.next_value_seed(NoDuplicates {
+                pointer: child,
+                budget: self.budget,
+            })?;
             out.insert(key, value);
         }
         Ok(Value::Object(out))
@@ -298,6 +372,37 @@ mod tests {
             err(deep_objects.as_bytes()),
             ParseError::TooDeep { .. }
         ));
+    }
+
+    /// Memory is bounded by what the document holds, not only by its size: 4.8 MB of
+    /// nested arrays, or 5 MB of tiny numbers, are refused as soon as the allowance is spent.
+    #[test]
+    fn refuses_documents_with_too_many_values() {
+        let nested = format!(
+            "[{}]",
+            vec!["[".repeat(120) + &"]".repeat(120); 20_000].join(",")
+        );
+        assert_eq!(
+            parse(nested.as_bytes(), DEFAULT_MAX_BYTES).unwrap_err(),
+            ParseError::TooManyValues {
+                what: "arrays and objects",
+                limit: MAX_CONTAINERS
+            }
+        );
+        let numbers = format!("[{}]", vec!["1"; MAX_VALUES].join(","));
+        assert!(numbers.len() < DEFAULT_MAX_BYTES);
+        assert_eq!(
+            parse(numbers.as_bytes(), DEFAULT_MAX_BYTES).unwrap_err(),
+            ParseError::TooManyValues {
+                what: "values",
+                limit: MAX_VALUES
+            }
+        );
+        // Exactly at the limits is fine.
+        let at_limit = format!("[{}]", vec!["1"; MAX_VALUES - 1].join(","));
+        assert!(parse(at_limit.as_bytes(), DEFAULT_MAX_BYTES).is_ok());
+        let arrays = format!("[{}]", vec!["[]"; MAX_CONTAINERS - 1].join(","));
+        assert!(parse(arrays.as_bytes(), DEFAULT_MAX_BYTES).is_ok());
     }
 
     #[test]
