@@ -2,8 +2,9 @@
 //! whose owner is notified when it is ready (the mission's "query results via SNS").
 
 use crate::keys;
-use crate::ports::{Bucket, Clock, EventTable, ExportRecord, ObjectStore, PortError};
+use crate::ports::{Bucket, Clock, EventTable, ExportRecord, Notifier, ObjectStore, PortError};
 use crate::processor::new_id;
+use crate::wiring::{Delivery, deliver_recorded};
 use eventpulse_generated::types::{
     ExportState, Notification, NotificationKind, NotificationNotificationVersion,
 };
@@ -19,6 +20,8 @@ pub struct Exporter {
     pub table: Arc<dyn EventTable>,
     pub objects: Arc<dyn ObjectStore>,
     pub clock: Arc<dyn Clock>,
+    pub notifier: Arc<dyn Notifier>,
+    pub delivery: Delivery,
 }
 
 /// Hands an export (already recorded `running`) to whatever runs it: a task locally, a
@@ -84,7 +87,14 @@ impl Exporter {
         self.table
             .record_notification(&export.owner, &notification)
             .await?;
-        // Delivered by the outbox, like every notification.
+        deliver_recorded(
+            self.delivery,
+            self.table.as_ref(),
+            self.notifier.as_ref(),
+            &export.owner,
+            &notification,
+        )
+        .await;
         tracing::info!(
             target: "eventpulse::audit", kind = "export", owner = %export.owner, export_id = %export.export_id,
             status = ?export.status, event_count = export.event_count

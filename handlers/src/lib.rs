@@ -9,6 +9,7 @@
 //! - [`entry`]: the S3 "Object Created" event (via EventBridge) that starts processing.
 //! - [`commit`]: the commit rule, how an object's events become stored in small steps.
 //! - [`processor`]: one uploaded object → stored or quarantined, exactly once.
+//! - [`wiring`]: [`wiring::Ports`], what a backend's composition root hands the domain.
 //! - `conformance` (feature `conformance`): the checks every adapter set must pass.
 
 pub mod api;
@@ -22,3 +23,4 @@ pub mod intake;
 pub mod keys;
 pub mod ports;
 pub mod processor;
+pub mod wiring;

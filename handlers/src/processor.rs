@@ -14,6 +14,7 @@ use crate::ports::{
     Bucket, Clock, EventRecord, EventTable, Notifier, ObjectInfo, ObjectStore, PortError,
     QuarantineRecord, StoreOutcome, UploadRecord, report_bytes, report_key,
 };
+use crate::wiring::{Delivery, deliver_recorded};
 use eventpulse_generated::types::{
     EventError, Notification, NotificationKind, NotificationNotificationVersion, QuarantineReport,
     QuarantineReportReportVersion, ReasonCode, UploadId, UploadState,
@@ -65,6 +66,7 @@ pub struct Processor {
     pub notifier: Arc<dyn Notifier>,
     pub clock: Arc<dyn Clock>,
     pub intake: Arc<Intake>,
+    pub delivery: Delivery,
 }
 
 /// What the ledger says about an upload, relative to the content at hand.
@@ -415,10 +417,11 @@ impl Processor {
         };
         // Recorded exactly once, with the state change; the outbox delivers it (at least
         // once) outside the processing path, so a slow webhook or SNS never holds a worker.
-        if !self
+        let recorded = self
             .table
             .commit_quarantined(&upload, &record, &notification)
-            .await?
+            .await?;
+        if !recorded
             && owner != keys::OPERATOR
             && let Ledger::FinalWithOtherContent(state) =
                 self.ledger(owner, upload_id, info).await?
@@ -426,6 +429,16 @@ impl Processor {
             // Raced with another object under the same key that finished first. (Boxed: it
             // quarantines in turn, into the operator space, which never comes back here.)
             return Box::pin(self.reused_key(key, info, state)).await;
+        }
+        if recorded && owner != keys::OPERATOR {
+            deliver_recorded(
+                self.delivery,
+                self.table.as_ref(),
+                self.notifier.as_ref(),
+                owner,
+                &notification,
+            )
+            .await;
         }
         self.objects.delete(Bucket::Process, key).await?;
         Ok(Outcome::Quarantined {

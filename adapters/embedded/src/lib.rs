@@ -9,13 +9,17 @@
 //! | `EventTable`  | [`SqliteTable`]     | a SQLite file, e.g. `{data}/eventpulse.sqlite3`  |
 //! | `Notifier`    | [`LocalNotifier`]   | the log (`eventpulse::notify`) and a webhook     |
 //!
+//! [`Embedded`] is the composition root that opens them all over one data directory.
+//!
 //! All of them pass `eventpulse_handlers::conformance`, the suite the AWS adapters are held
 //! to as well. Blocking disk work runs on tokio's blocking pool, never on a worker thread.
 
+mod compose;
 mod fs;
 mod notify;
 mod sqlite;
 
+pub use compose::Embedded;
 pub use fs::FsObjectStore;
 pub use notify::{LocalNotifier, RetryPolicy};
 pub use sqlite::SqliteTable;

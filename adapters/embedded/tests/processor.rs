@@ -9,6 +9,7 @@ use eventpulse_handlers::ports::{
     Bucket, EventTable, Notifier, ObjectStore, PortError, PortResult, SystemClock, report_key,
 };
 use eventpulse_handlers::processor::{Outcome, Processor};
+use eventpulse_handlers::wiring::Delivery;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,10 @@ struct Env {
 }
 
 fn env() -> Env {
+    env_with(Delivery::Outbox)
+}
+
+fn env_with(delivery: Delivery) -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(FsObjectStore::open(dir.path()).expect("store"));
     let table = Arc::new(SqliteTable::open(dir.path().join(TABLE_FILE)).expect("table"));
@@ -61,6 +66,7 @@ fn env() -> Env {
         intake: Arc::new(
             Intake::new(eventpulse_contract_rt::json::DEFAULT_MAX_BYTES, 100).expect("intake"),
         ),
+        delivery,
     };
     Env {
         _dir: dir,
@@ -494,6 +500,51 @@ async fn a_failed_delivery_waits_in_the_outbox() {
         0,
         "delivered once"
     );
+}
+
+/// On Lambda the processor delivers what it recorded before it answers; a failed delivery
+/// stays in the outbox for the sweep.
+#[tokio::test]
+async fn delivered_at_once_when_nothing_may_run_after_the_answer() {
+    let env = env_with(Delivery::AtOnce);
+    let key = keys::incoming_key("alice", "u-at-once");
+    env.upload(&key, &json!({"not": "an event"})).await;
+    assert!(matches!(
+        env.process(&key).await,
+        Outcome::Quarantined { .. }
+    ));
+    assert_eq!(
+        env.notifier.count(),
+        1,
+        "delivered by the processing call itself"
+    );
+    assert!(
+        env.table
+            .undelivered_notifications(10)
+            .await
+            .expect("outbox")
+            .is_empty(),
+        "and marked delivered"
+    );
+
+    env.notifier.fail.store(true, Ordering::SeqCst);
+    let key = keys::incoming_key("alice", "u-at-once-2");
+    env.upload(&key, &json!({"not": "an event"})).await;
+    assert!(
+        matches!(env.process(&key).await, Outcome::Quarantined { .. }),
+        "a failed delivery does not fail processing"
+    );
+    assert_eq!(
+        env.table
+            .undelivered_notifications(10)
+            .await
+            .expect("outbox")
+            .len(),
+        1
+    );
+    env.notifier.fail.store(false, Ordering::SeqCst);
+    assert_eq!(env.processor.flush_outbox().await.expect("sweep"), 1);
+    assert_eq!(env.notifier.count(), 2);
 }
 
 #[tokio::test]

@@ -10,15 +10,12 @@ pub mod secrets;
 pub mod server;
 
 use anyhow::Context;
-use eventpulse_embedded::{FsObjectStore, LocalNotifier, SqliteTable};
+use eventpulse_embedded::Embedded;
 use eventpulse_handlers::api::{Api, ApiConfig};
 use eventpulse_handlers::cursor::CursorSigner;
 use eventpulse_handlers::exports::{ExportRunner, Exporter};
 use eventpulse_handlers::intake::Intake;
-use eventpulse_handlers::ports::{
-    Clock, EventTable, ExportRecord, Notifier, ObjectStore, PortResult, SystemClock,
-};
-use eventpulse_handlers::processor::Processor;
+use eventpulse_handlers::ports::{ExportRecord, PortResult};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -124,19 +121,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let base_url = format!("http://{addr}");
 
-    let objects: Arc<dyn ObjectStore> = Arc::new(FsObjectStore::open(&args.data_dir)?);
-    let table: Arc<dyn EventTable> =
-        Arc::new(SqliteTable::open(args.data_dir.join("eventpulse.sqlite3"))?);
-    let notifier: Arc<dyn Notifier> = Arc::new(LocalNotifier::new(args.webhook.clone()));
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let backend = Embedded::open(&args.data_dir, args.webhook.clone())?;
+    let ports = backend.ports();
+    let (objects, table, clock) = (
+        ports.objects.clone(),
+        ports.table.clone(),
+        ports.clock.clone(),
+    );
     let intake = Arc::new(Intake::new(args.max_bytes, 100)?);
-    let processor = Arc::new(Processor {
-        objects: objects.clone(),
-        table: table.clone(),
-        notifier: notifier.clone(),
-        clock: clock.clone(),
-        intake,
-    });
+    let processor = Arc::new(ports.processor(intake));
     // Notifications are recorded with the state change that causes them and delivered by
     // this one task (so never twice at once), woken whenever something was recorded.
     let outbox_wake = Arc::new(tokio::sync::Notify::new());
@@ -151,11 +144,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         secrets.presign_key.as_bytes(),
         &base_url,
     ));
-    let exporter = Arc::new(Exporter {
-        table: table.clone(),
-        objects: objects.clone(),
-        clock: clock.clone(),
-    });
+    let exporter = Arc::new(ports.exporter());
     let exports: Arc<dyn ExportRunner> = Arc::new(TaskExports {
         exporter,
         slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_EXPORTS)),

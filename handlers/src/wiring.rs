@@ -1,0 +1,80 @@
+//! What a composition root hands the domain: one backend's adapters, built once.
+//!
+//! Each backend has one composition root that builds its adapters and returns [`Ports`]
+//! (`eventpulse_embedded::Embedded`, `eventpulse_aws::Aws`); `eventpulse local`, the Lambda
+//! functions and the tests all start from one, so they run the same wiring.
+
+use crate::exports::Exporter;
+use crate::intake::Intake;
+use crate::ports::{Clock, EventTable, Notifier, ObjectStore, PortResult};
+use crate::processor::Processor;
+use eventpulse_generated::types::Notification;
+use std::sync::Arc;
+
+/// How notifications leave the table once recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// A long-running outbox task delivers them (locally), so a slow webhook never holds a
+    /// processing worker.
+    Outbox,
+    /// The function that recorded one delivers it before it answers (on Lambda, where
+    /// nothing runs after the answer); a failed delivery is left to the outbox sweep.
+    AtOnce,
+}
+
+/// One backend's adapters.
+#[derive(Clone)]
+pub struct Ports {
+    pub objects: Arc<dyn ObjectStore>,
+    pub table: Arc<dyn EventTable>,
+    pub notifier: Arc<dyn Notifier>,
+    pub clock: Arc<dyn Clock>,
+    pub delivery: Delivery,
+}
+
+impl Ports {
+    pub fn processor(&self, intake: Arc<Intake>) -> Processor {
+        Processor {
+            objects: self.objects.clone(),
+            table: self.table.clone(),
+            notifier: self.notifier.clone(),
+            clock: self.clock.clone(),
+            intake,
+            delivery: self.delivery,
+        }
+    }
+
+    pub fn exporter(&self) -> Exporter {
+        Exporter {
+            table: self.table.clone(),
+            objects: self.objects.clone(),
+            clock: self.clock.clone(),
+            notifier: self.notifier.clone(),
+            delivery: self.delivery,
+        }
+    }
+}
+
+/// Delivers a notification just recorded when `delivery` says so, and marks it delivered.
+/// A failure is logged and left for the outbox sweep: the notification is recorded either
+/// way, so it is delivered at least once.
+pub async fn deliver_recorded(
+    delivery: Delivery,
+    table: &dyn EventTable,
+    notifier: &dyn Notifier,
+    owner: &str,
+    n: &Notification,
+) {
+    if delivery == Delivery::Outbox {
+        return;
+    }
+    let result: PortResult<()> = async {
+        notifier.deliver(owner, n).await?;
+        table.mark_delivered(owner, &n.notification_id).await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(owner, notification_id = %n.notification_id, error = %e,
+            "notification not delivered yet; the outbox sweep will retry");
+    }
+}
