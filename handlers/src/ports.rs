@@ -385,6 +385,18 @@ pub trait Dispatcher: Send + Sync {
     async fn object_created(&self, key: &str) -> PortResult<()>;
 }
 
+/// The dispatcher where the object store notifies the processor by itself (S3 → EventBridge
+/// on AWS): nothing to do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreNotifies;
+
+#[async_trait]
+impl Dispatcher for StoreNotifies {
+    async fn object_created(&self, _key: &str) -> PortResult<()> {
+        Ok(())
+    }
+}
+
 /// Time, injectable so tests can be exact.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;

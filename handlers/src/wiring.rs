@@ -4,9 +4,11 @@
 //! (`eventpulse_embedded::Embedded`, `eventpulse_aws::Aws`); `eventpulse local`, the Lambda
 //! functions and the tests all start from one, so they run the same wiring.
 
-use crate::exports::Exporter;
+use crate::api::{Api, ApiConfig};
+use crate::cursor::CursorSigner;
+use crate::exports::{ExportRunner, Exporter};
 use crate::intake::Intake;
-use crate::ports::{Clock, EventTable, Notifier, ObjectStore, PortResult};
+use crate::ports::{Clock, Dispatcher, EventTable, Notifier, ObjectStore, PortResult, Presigner};
 use crate::processor::Processor;
 use eventpulse_generated::types::Notification;
 use std::sync::Arc;
@@ -41,6 +43,27 @@ impl Ports {
             clock: self.clock.clone(),
             intake,
             delivery: self.delivery,
+        }
+    }
+
+    /// The API on these ports; the rest is what differs between entry points.
+    pub fn api(
+        &self,
+        presigner: Arc<dyn Presigner>,
+        dispatcher: Arc<dyn Dispatcher>,
+        exports: Arc<dyn ExportRunner>,
+        cursors: CursorSigner,
+        config: ApiConfig,
+    ) -> Api {
+        Api {
+            table: self.table.clone(),
+            objects: self.objects.clone(),
+            presigner,
+            dispatcher,
+            exports,
+            clock: self.clock.clone(),
+            cursors,
+            config,
         }
     }
 
