@@ -58,7 +58,8 @@ pub struct ObjectRef {
     pub key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// AWS spells it `etag`; moto, `eTag`.
+    #[serde(default, alias = "eTag", skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
     #[serde(
         rename = "version-id",

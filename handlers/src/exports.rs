@@ -24,6 +24,14 @@ pub struct Exporter {
     pub delivery: Delivery,
 }
 
+/// What the AWS export runner puts on the exports queue for the processor function.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportRequest {
+    pub owner: String,
+    pub export_id: String,
+}
+
 /// Hands an export (already recorded `running`) to whatever runs it: a task locally, a
 /// queue message for the processor function on AWS. Awaited and fallible, because a Lambda
 /// function is frozen the moment it answers: nothing may be left running in the background.

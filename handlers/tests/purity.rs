@@ -170,3 +170,28 @@ fn the_check_would_see_an_http_server() {
         assert!(reached.contains_key(f), "{f} not reached from the cli");
     }
 }
+
+#[test]
+fn the_processor_function_links_no_http_server() {
+    // The Lambda runtime talks to its Runtime API with an HTTP *client* (hyper's), which is
+    // allowed; what serves HTTP is not.
+    let reached = metadata().reachable("eventpulse-processor");
+    assert!(reached.contains_key("lambda_runtime"), "the walk is real");
+    let offending: Vec<String> = [
+        "axum",
+        "axum-core",
+        "tower-http",
+        "lambda_http",
+        "eventpulse-server-rt",
+        "eventpulse-generated-router",
+    ]
+    .iter()
+    .filter_map(|f| reached.get(*f))
+    .map(|path| path.join(" → "))
+    .collect();
+    assert!(
+        offending.is_empty(),
+        "the processor function links an HTTP server:\n  {}",
+        offending.join("\n  ")
+    );
+}
