@@ -63,6 +63,22 @@ impl S3ObjectStore {
         Self { client, buckets }
     }
 
+    /// Checks that the three buckets exist and are ours to use: for start-up, because a
+    /// `head` cannot tell a missing bucket from a missing key (S3 answers a bare 404 to
+    /// both), so a misconfigured name would otherwise read as "no such object" there.
+    pub async fn check_buckets(&self) -> PortResult<()> {
+        for bucket in [Bucket::Process, Bucket::Quarantine, Bucket::Exports] {
+            let name = self.buckets.name(bucket);
+            self.client
+                .head_bucket()
+                .bucket(name)
+                .send()
+                .await
+                .map_err(|e| classify(&format!("S3 HeadBucket s3://{name} ({bucket:?})"), e))?;
+        }
+        Ok(())
+    }
+
     fn what(&self, op: &str, bucket: Bucket, key: &str) -> String {
         format!("S3 {op} s3://{}/{key}", self.buckets.name(bucket))
     }

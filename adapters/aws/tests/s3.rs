@@ -12,7 +12,9 @@ use eventpulse_handlers::ports::{Bucket, ObjectStore, PortError};
 async fn store() -> S3ObjectStore {
     let clients = clients().await;
     let buckets = buckets(&clients).await;
-    S3ObjectStore::new(clients.s3, buckets)
+    let store = S3ObjectStore::new(clients.s3, buckets);
+    store.check_buckets().await.expect("the buckets exist");
+    store
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,6 +118,11 @@ async fn a_missing_bucket_is_a_permanent_error() {
     };
     let store = S3ObjectStore::new(clients.s3.clone(), missing);
     let b = Bucket::Process;
+    // HEAD answers a bare 404 for a missing bucket as for a missing key; the start-up check
+    // is what catches the bucket.
+    assert_eq!(store.head(b, "k.json").await, Ok(None));
+    let e = store.check_buckets().await.expect_err("missing buckets");
+    assert!(!e.retryable && e.message.contains("HeadBucket"), "{e:?}");
     assert_permanent(
         "put",
         store
@@ -135,6 +142,8 @@ async fn a_missing_bucket_is_a_permanent_error() {
             ..real
         },
     );
+    let e = store.check_buckets().await.expect_err("quarantine missing");
+    assert!(e.message.contains("Quarantine"), "{e:?}");
     store
         .put(b, "k.json", Bytes::from_static(b"{}"), "application/json")
         .await
