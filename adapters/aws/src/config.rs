@@ -98,8 +98,8 @@ impl Clients {
     }
 }
 
-/// The common part of both constructors: HTTPS on rustls with ring (not the SDK's default
-/// aws-lc-rs, which needs cmake and compiles far slower), timeouts and retries.
+/// The common part of both constructors: HTTPS on rustls with ring rather than the SDK's
+/// default aws-lc-rs (a much larger C build, for no gain here), timeouts and retries.
 fn loader() -> ConfigLoader {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
