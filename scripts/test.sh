@@ -3,12 +3,16 @@
 #
 # Installs the tools it needs itself (idempotent; re-runs skip what is already installed):
 #   - Python tools from tools/requirements.txt into .tools/venv
+#   - moto server from tools/moto-requirements.txt into its own .tools/moto-venv
+#     (scripts/moto.sh; its pins conflict with the tools above)
 #   - npm tools from tools/package-lock.json into tools/node_modules (npm ci)
 #   - headless Chromium is not installed here (it is a system package; .ci/run installs it
 #     on CI): it must be on PATH or named by $CHROMIUM, else the run stops at once saying how
 #     to install it
 # then runs every check, stopping at the first failure:
-#   cargo fmt, cargo clippy, cargo test (incl. the generated-files freshness test),
+#   cargo fmt, cargo clippy, cargo test (incl. the generated-files freshness test, and the
+#   eventpulse-aws tests against a moto server on an ephemeral loopback port, whose URL is
+#   exported as EVENTPULSE_MOTO_ENDPOINT for the rest of the run),
 #   openapi-spec-validator, redocly lint, tools/check_examples.py, and against a live
 #   `eventpulse local` (ephemeral port, temp data dir, seeded with uploads by two users,
 #   stopped with SIGTERM at the end and required to exit 0): schemathesis over the whole
@@ -38,9 +42,15 @@ script_start=$SECONDS
 LIVE_DIR=""
 LIVE_PID=""
 LIVE_BASE=""
+# moto server (start_moto): its pid.
+MOTO_PID=""
 
 on_exit() {
     local rc=$?
+    if [[ -n $MOTO_PID ]]; then
+        bash scripts/moto.sh stop "$MOTO_PID" >/dev/null || true
+        MOTO_PID=""
+    fi
     if [[ -n $LIVE_PID ]]; then
         # A step failed, or the run was interrupted, while the server was up: stop it anyway.
         kill -TERM "$LIVE_PID" 2>/dev/null || true
@@ -111,6 +121,25 @@ setup_npm() {
     fi
 }
 
+setup_moto() {
+    bash scripts/moto.sh install
+}
+
+# Started before cargo test, which needs it for adapters/aws/tests; stopped at the end (or
+# by on_exit). scripts/moto.sh prints the exports to evaluate.
+start_moto() {
+    local exports
+    exports=$(bash scripts/moto.sh start)
+    eval "$exports"
+    MOTO_PID=$EVENTPULSE_MOTO_PID
+}
+
+stop_moto() {
+    local pid=$MOTO_PID
+    MOTO_PID=""
+    eval "$(bash scripts/moto.sh stop "$pid")"
+}
+
 # Headless Chromium, for the /docs step. Looked for before anything slow, so that a machine
 # without it learns so in seconds, not after the Rust build.
 setup_chromium() {
@@ -137,6 +166,7 @@ MSG
 }
 
 step "setup: python tools" setup_python
+step "setup: moto server" setup_moto
 step "setup: npm tools" setup_npm
 step "setup: headless chromium" setup_chromium
 step "cargo fmt --all --check" cargo fmt --all --check
@@ -148,6 +178,7 @@ cargo_test() {
     cargo test --workspace 2>&1 | tee "$CARGO_TEST_LOG"
     return "${PIPESTATUS[0]}"
 }
+step "moto: start server on a free loopback port" start_moto
 step "cargo test --workspace" cargo_test
 step "openapi-spec-validator openapi.yaml" "$VENV/bin/openapi-spec-validator" openapi.yaml
 step "redocly lint openapi.yaml" "$NODE_BIN/redocly" lint --config redocly.yaml openapi.yaml
@@ -321,6 +352,7 @@ step "live server: seed data as alice and bob" seed_live_server
 step "schemathesis: the whole API with every check" run_schemathesis
 step "docs page: /docs in headless chromium" check_docs_page
 step "live server: stop with SIGTERM and expect exit 0" stop_live_server
+step "moto: stop server" stop_moto
 
 echo
 echo "test.sh: all ${#timings[@]} steps passed in $((SECONDS - script_start))s" \
