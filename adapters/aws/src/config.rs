@@ -98,6 +98,38 @@ impl Clients {
     }
 }
 
+/// A client of another service on the same configuration and explicit endpoint.
+macro_rules! service_client {
+    ($(#[$doc:meta])* $name:ident, $krate:ident) => {
+        $(#[$doc])*
+        pub fn $name(&self) -> $krate::Client {
+            let mut b = $krate::config::Builder::from(&self.sdk);
+            if let Some(url) = &self.endpoint {
+                b = b.endpoint_url(url);
+            }
+            $krate::Client::from_conf(b.build())
+        }
+    };
+}
+
+impl Clients {
+    service_client!(
+        /// DynamoDB, for the table.
+        dynamodb,
+        aws_sdk_dynamodb
+    );
+    service_client!(
+        /// SQS: the exports queue, and the rule's queue `eventpulse local --backend aws` polls.
+        sqs,
+        aws_sdk_sqs
+    );
+    service_client!(
+        /// SSM Parameter Store: the cursor-signing key.
+        ssm,
+        aws_sdk_ssm
+    );
+}
+
 /// The common part of both constructors: HTTPS on rustls with ring rather than the SDK's
 /// default aws-lc-rs (a much larger C build, for no gain here), timeouts and retries.
 fn loader() -> ConfigLoader {
