@@ -68,7 +68,9 @@ start() {
         url=http://127.0.0.1:$port
         log=${TMPDIR:-/tmp}/eventpulse-moto.$port.log
         # Output to a file, never to our stdout: `$(moto.sh start)` would wait for moto.
-        "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" </dev/null >"$log" 2>&1 &
+        # One request at a time (tools/moto_serial.py): moto's conditional writes are not
+        # atomic across its request threads, DynamoDB's are.
+        "$PY" tools/moto_serial.py -H 127.0.0.1 -p "$port" </dev/null >"$log" 2>&1 &
         pid=$!
         for i in $(seq 150); do
             if answers "$url"; then
@@ -98,7 +100,7 @@ stop() {
         return 1
     fi
     # Only ever a moto server: a stale PID may have been reused by another process.
-    if ! ps -p "$pid" -o command= 2>/dev/null | grep -q moto_server; then
+    if ! ps -p "$pid" -o command= 2>/dev/null | grep -q moto_serial; then
         echo "moto.sh stop: no moto server runs as pid $pid (already stopped?)" >&2
     else
         kill -TERM "$pid"

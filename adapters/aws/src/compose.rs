@@ -89,7 +89,9 @@ impl Settings {
 }
 
 fn shell_quote(v: &str) -> String {
-    if v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/@".contains(c)) {
+    if v.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.:/@".contains(c))
+    {
         v.to_string()
     } else {
         format!("'{}'", v.replace('\'', r"'\''"))
@@ -151,17 +153,20 @@ impl Aws {
 
     /// The export runner of the API function: the exports queue.
     pub fn export_runner(&self) -> PortResult<Arc<dyn ExportRunner>> {
-        let url = self.settings.exports_queue_url.clone().ok_or_else(|| {
-            PortError::permanent(format!("{EXPORTS_QUEUE_URL} is not set"))
-        })?;
+        let url = self
+            .settings
+            .exports_queue_url
+            .clone()
+            .ok_or_else(|| PortError::permanent(format!("{EXPORTS_QUEUE_URL} is not set")))?;
         Ok(Arc::new(SqsExportRunner::new(self.sqs.clone(), url)))
     }
 
     /// The cursor-signing key, read once at init from its SSM SecureString.
     pub async fn cursor_key(&self) -> PortResult<Vec<u8>> {
-        let name = self.settings.cursor_key_parameter.clone().ok_or_else(|| {
-            PortError::permanent(format!("{CURSOR_KEY_PARAMETER} is not set"))
-        })?;
+        let name =
+            self.settings.cursor_key_parameter.clone().ok_or_else(|| {
+                PortError::permanent(format!("{CURSOR_KEY_PARAMETER} is not set"))
+            })?;
         let out = self
             .ssm
             .get_parameter()

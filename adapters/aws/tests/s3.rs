@@ -6,7 +6,6 @@ mod common;
 use bytes::Bytes;
 use common::{buckets, clients, moto, unique};
 use eventpulse_aws::{Clients, S3Buckets, S3ObjectStore};
-use eventpulse_handlers::conformance;
 use eventpulse_handlers::ports::{Bucket, ObjectStore, PortError};
 
 async fn store() -> S3ObjectStore {
@@ -17,15 +16,13 @@ async fn store() -> S3ObjectStore {
     store
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s3_passes_the_object_store_suite() {
-    let store = store().await;
-    // Spawned: the suite's futures must be Send, as a Lambda's would be.
-    let run = {
-        let store = store.clone();
-        tokio::spawn(async move { conformance::object_store(&store).await })
-    };
-    run.await.expect("conformance suite");
+/// Fresh buckets per check.
+async fn conformance_store() -> ((), std::sync::Arc<dyn ObjectStore>) {
+    ((), std::sync::Arc::new(store().await))
+}
+
+mod conformance {
+    eventpulse_handlers::object_store_conformance!(super::conformance_store);
 }
 
 #[tokio::test]
