@@ -4,6 +4,7 @@
 //! serve the generated router plus the presigned-URL endpoints, and run the processing queue.
 
 pub mod auth;
+pub mod aws;
 pub mod pipeline;
 pub mod presign;
 pub mod secrets;
@@ -47,6 +48,17 @@ pub struct Args {
     /// Print nothing but logs (no banner).
     #[arg(long)]
     pub quiet: bool,
+    /// Which adapters: `embedded` (files + SQLite in the data dir) or `aws` (S3, DynamoDB,
+    /// SNS and SQS at AWS_ENDPOINT_URL — moto, LocalStack or a dev account — configured by
+    /// the EVENTPULSE_* variables `eventpulse provision` prints).
+    #[arg(long, value_enum, default_value_t = Backend::Embedded, env = "EVENTPULSE_BACKEND")]
+    pub backend: Backend,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    Aws,
 }
 
 /// Starts exports as background tasks, at most [`MAX_CONCURRENT_EXPORTS`] at a time (each
@@ -106,6 +118,9 @@ pub fn jwt_secret(flag: Option<&str>, data_dir: &std::path::Path) -> anyhow::Res
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    if args.backend == Backend::Aws {
+        return aws::run(args).await;
+    }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let (secrets, _) = secrets::Secrets::load_or_create(&args.data_dir)?;
@@ -257,7 +272,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
