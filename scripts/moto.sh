@@ -3,9 +3,12 @@
 # EVENTPULSE_MOTO_ENDPOINT and fail when it is unset. scripts/test.sh uses this itself; by
 # hand:
 #
-#   eval "$(bash scripts/moto.sh start)"   # installs moto if needed, starts it on a free
+#   eval "$(bash scripts/moto.sh start [--aws-env])"
+#                                          # installs moto if needed, starts it on a free
 #                                          # loopback port, exports EVENTPULSE_MOTO_ENDPOINT
-#                                          # and EVENTPULSE_MOTO_PID
+#                                          # and EVENTPULSE_MOTO_PID (with --aws-env also
+#                                          # AWS_ENDPOINT_URL and test credentials, for
+#                                          # `eventpulse local --backend aws`)
 #   cargo test -p eventpulse-aws           # (or cargo test --workspace)
 #   bash scripts/moto.sh stop              # stops the server $EVENTPULSE_MOTO_PID names
 #
@@ -76,6 +79,11 @@ start() {
             if answers "$url"; then
                 echo "moto server (pid $pid) is answering at $url; log: $log" >&2
                 echo "export EVENTPULSE_MOTO_ENDPOINT=$url EVENTPULSE_MOTO_PID=$pid"
+                if [[ ${1:-} == --aws-env ]]; then
+                    # For the AWS SDK of anything started from this shell (eventpulse
+                    # provision, eventpulse local --backend aws): moto, with test keys.
+                    echo "export AWS_ENDPOINT_URL=$url AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1"
+                fi
                 return 0
             fi
             kill -0 "$pid" 2>/dev/null || break
@@ -112,14 +120,17 @@ stop() {
         echo "moto server (pid $pid) stopped" >&2
     fi
     echo "unset EVENTPULSE_MOTO_ENDPOINT EVENTPULSE_MOTO_PID"
+    if [[ ${AWS_ENDPOINT_URL:-} == "${EVENTPULSE_MOTO_ENDPOINT:-none}" ]]; then
+        echo "unset AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION"
+    fi
 }
 
 case ${1:-} in
 install) install ;;
-start) start ;;
+start) start "${2:-}" ;;
 stop) stop "${2:-}" ;;
 *)
-    echo "usage: bash scripts/moto.sh install | start | stop [PID]" >&2
+    echo "usage: bash scripts/moto.sh install | start [--aws-env] | stop [PID]" >&2
     exit 2
     ;;
 esac
