@@ -1,6 +1,7 @@
 //! `eventpulse`: the command-line entry point.
 
 mod local;
+mod provision;
 mod remote;
 mod validate;
 
@@ -24,6 +25,12 @@ enum Command {
     Validate(validate::Args),
     /// Run the whole pipeline and the API on this machine (no AWS needed).
     Local(local::Args),
+    /// Create whatever of an AWS deployment is missing (buckets, table, topic, queues, the
+    /// Object Created rule, the cursor key) and print its configuration as `export` lines.
+    ///
+    /// Idempotent: a second run changes nothing and prints the same. Uses the environment's
+    /// account, region and `AWS_ENDPOINT_URL` (moto, LocalStack).
+    Provision(provision::Args),
     /// Print a bearer token for the local stack (only the token, on stdout).
     Token {
         /// The user id (the token's `sub`).
@@ -142,6 +149,11 @@ fn main() -> ExitCode {
                     .and_then(|rt| rt.block_on(local::run(args))),
             )
         }
+        Command::Provision(args) => report(
+            runtime()
+                .map_err(Into::into)
+                .and_then(|rt| rt.block_on(provision::run(&args))),
+        ),
         Command::Upload { conn, args } => match runtime()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(remote::upload(&conn, &args)))

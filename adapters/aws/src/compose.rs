@@ -88,7 +88,8 @@ impl Settings {
     }
 }
 
-fn shell_quote(v: &str) -> String {
+/// Quotes `v` for a POSIX shell unless it is plainly safe (names, ARNs, URLs).
+pub(crate) fn shell_quote(v: &str) -> String {
     if v.chars()
         .all(|c| c.is_ascii_alphanumeric() || "-_.:/@".contains(c))
     {

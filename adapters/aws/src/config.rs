@@ -128,6 +128,11 @@ impl Clients {
         ssm,
         aws_sdk_ssm
     );
+    service_client!(
+        /// EventBridge: the rule on the process bucket's events (`provision`).
+        eventbridge,
+        aws_sdk_eventbridge
+    );
 }
 
 /// The common part of both constructors: HTTPS on rustls with ring rather than the SDK's

@@ -9,6 +9,8 @@
 //! - [`dynamo`]: [`dynamo::DynamoTable`], the event table on one DynamoDB table.
 //! - [`sns`]: [`SnsNotifier`], notifications published with filterable attributes.
 //! - [`queue`]: [`queue::SqsExportRunner`], exports handed to the processor function.
+//! - [`provision`]: [`provision::provision`], a deployment's resources created where missing
+//!   (`eventpulse provision`).
 //! - `error`: SDK errors → transient or permanent port errors, in one place.
 //!
 //! Every code path is tested against moto server (`adapters/aws/tests/`), never against
@@ -19,6 +21,7 @@ pub mod config;
 pub mod dynamo;
 mod error;
 pub mod presign;
+pub mod provision;
 pub mod queue;
 pub mod s3;
 pub mod sns;
