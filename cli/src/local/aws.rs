@@ -21,8 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The queue the EventBridge rule delivers "Object Created" events to.
-pub const EVENTS_QUEUE_URL: &str = "EVENTPULSE_EVENTS_QUEUE_URL";
+use eventpulse_aws::provision::EVENTS_QUEUE_URL;
 
 /// Lambda retries an asynchronous invocation twice before its dead-letter queue; a message
 /// received this often is given up (logged as an error) rather than redelivered forever.
@@ -33,12 +32,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let (secrets, _) = secrets::Secrets::load_or_create(&args.data_dir)?;
     let jwt = jwt_secret(args.jwt_secret.as_deref(), &args.data_dir)?;
-    let settings = Settings::from_env().map_err(|e| {
-        anyhow::anyhow!("{e}: run `eventpulse provision --prefix NAME` and eval its output")
-    })?;
-    let events_queue = std::env::var(EVENTS_QUEUE_URL)
-        .map_err(|_| anyhow::anyhow!("{EVENTS_QUEUE_URL} is not set: run `eventpulse provision --prefix NAME` and eval its output"))?;
     let clients = Clients::from_env().await;
+    let hint = "run `eventpulse provision --prefix NAME` and eval its output, or pass --provision";
+    let (settings, events_queue) = if args.provision {
+        let p = eventpulse_aws::provision::provision(&clients, &args.prefix)
+            .await
+            .map_err(|e| anyhow::anyhow!("provisioning {}: {e}", args.prefix))?;
+        tracing::info!(prefix = %args.prefix, "provisioned");
+        (p.settings, p.events_queue_url)
+    } else {
+        let settings = Settings::from_env().map_err(|e| anyhow::anyhow!("{e}: {hint}"))?;
+        let queue = std::env::var(EVENTS_QUEUE_URL)
+            .map_err(|_| anyhow::anyhow!("{EVENTS_QUEUE_URL} is not set: {hint}"))?;
+        (settings, queue)
+    };
     // Emulators (an endpoint is set) serve one request at a time: a 20 s long poll would
     // hold moto for everyone. Against AWS, long polls are what SQS recommends.
     let wait = if std::env::var_os("AWS_ENDPOINT_URL").is_some() {

@@ -53,6 +53,13 @@ pub struct Args {
     /// the EVENTPULSE_* variables `eventpulse provision` prints).
     #[arg(long, value_enum, default_value_t = Backend::Embedded, env = "EVENTPULSE_BACKEND")]
     pub backend: Backend,
+    /// With `--backend aws`: first create whatever is missing (`eventpulse provision`) and
+    /// run on it, instead of reading the EVENTPULSE_* variables.
+    #[arg(long)]
+    pub provision: bool,
+    /// With `--provision`: the name every resource is derived from.
+    #[arg(long, default_value = "eventpulse-local")]
+    pub prefix: String,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
