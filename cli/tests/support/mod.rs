@@ -29,13 +29,69 @@ pub struct Server {
     logs: Arc<Mutex<Vec<String>>>,
 }
 
+/// Which adapters the server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    /// The AWS adapters on moto (`EVENTPULSE_MOTO_ENDPOINT`), provisioned under a prefix of
+    /// the test's own.
+    Aws,
+}
+
+/// The moto server to run on; unset fails (never skips) the test.
+pub fn moto_endpoint() -> String {
+    std::env::var("EVENTPULSE_MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "EVENTPULSE_MOTO_ENDPOINT is not set: the AWS-backend tests run against moto server. \
+             Start it with `eval \"$(bash scripts/moto.sh start)\"` (scripts/test.sh does)."
+        )
+    })
+}
+
 impl Server {
     pub fn start(data: &Path) -> Server {
         Self::start_with(data, &[])
     }
 
+    pub fn start_on(backend: Backend, data: &Path) -> Server {
+        match backend {
+            Backend::Embedded => Self::start(data),
+            Backend::Aws => {
+                // One deployment per data dir, so a restart finds its own resources.
+                let prefix = format!(
+                    "e2e-{}",
+                    &data
+                        .file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .to_lowercase()
+                        .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+                );
+                let prefix: String = prefix.chars().take(30).collect();
+                Self::start_with(
+                    data,
+                    &["--backend", "aws", "--provision", "--prefix", &prefix],
+                )
+            }
+        }
+    }
+
     pub fn start_with(data: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(bin())
+        let mut command = Command::new(bin());
+        if extra.contains(&"aws") {
+            let empty = data.join("empty-aws-profile");
+            std::fs::create_dir_all(data).unwrap();
+            std::fs::write(&empty, "").unwrap();
+            command
+                .env("AWS_ENDPOINT_URL", moto_endpoint())
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .env("AWS_CONFIG_FILE", &empty)
+                .env("AWS_SHARED_CREDENTIALS_FILE", &empty);
+        }
+        let mut child = command
             .args(["local", "--addr", "127.0.0.1:0", "--quiet"])
             .args(extra)
             .arg("--data-dir")
