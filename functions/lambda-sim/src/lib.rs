@@ -19,7 +19,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
+
+pub mod moto;
+pub mod process;
 
 /// What a function answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,12 +38,12 @@ struct Pending {
     done: oneshot::Sender<Answer>,
 }
 
-#[derive(Default)]
 struct Shared {
     waiting: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
     init_error: Mutex<Option<Value>>,
-    /// When the runtime first asked for work (the end of its init).
-    first_next: Mutex<Option<Instant>>,
+    /// When the runtime first asked for work (the end of its init); a watch, so that a
+    /// benchmark can wait for it without polling (polling would blur the init time).
+    first_next: watch::Sender<Option<Instant>>,
 }
 
 #[derive(Clone)]
@@ -62,7 +65,11 @@ impl RuntimeApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = mpsc::channel(16);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            waiting: Mutex::default(),
+            init_error: Mutex::default(),
+            first_next: watch::Sender::new(None),
+        });
         let state = AppState {
             queue: Arc::new(Mutex::new(rx)),
             shared: shared.clone(),
@@ -139,7 +146,14 @@ impl RuntimeApi {
 
     /// When the function first asked for an invocation (its init ended), if it has.
     pub async fn first_next(&self) -> Option<Instant> {
-        *self.shared.first_next.lock().await
+        *self.shared.first_next.borrow()
+    }
+
+    /// Waits (at most `timeout`) for the function's first `/next`, and says when it came.
+    pub async fn wait_first_next(&self, timeout: Duration) -> Option<Instant> {
+        let mut rx = self.shared.first_next.subscribe();
+        let seen = tokio::time::timeout(timeout, rx.wait_for(Option::is_some)).await;
+        seen.ok()?.ok().and_then(|at| *at)
     }
 }
 
@@ -150,10 +164,12 @@ impl Drop for RuntimeApi {
 }
 
 async fn next(State(s): State<AppState>) -> Response {
-    {
-        let mut first = s.shared.first_next.lock().await;
-        first.get_or_insert_with(Instant::now);
-    }
+    let now = Instant::now();
+    s.shared.first_next.send_if_modified(|first| {
+        let unset = first.is_none();
+        first.get_or_insert(now);
+        unset
+    });
     // Long poll, as Lambda does: the runtime blocks here between invocations.
     let pending = s.queue.lock().await.recv().await;
     let Some(p) = pending else {
