@@ -194,10 +194,12 @@ start_live_server() {
     if [[ -x $BIN ]]; then
         newer=$(find Cargo.toml Cargo.lock openapi.yaml schema docs generated/schema \
             generated/src generated/router/src runtime/contract/src runtime/server/src \
-            client/src handlers/src adapters/embedded/src cli/src \
+            client/src handlers/src adapters/embedded/src adapters/aws/src \
+            functions/processor/src cli/src \
             generated/Cargo.toml generated/router/Cargo.toml runtime/contract/Cargo.toml \
             runtime/server/Cargo.toml client/Cargo.toml handlers/Cargo.toml \
-            adapters/embedded/Cargo.toml cli/Cargo.toml \
+            adapters/embedded/Cargo.toml adapters/aws/Cargo.toml functions/processor/Cargo.toml \
+            cli/Cargo.toml \
             -type f -newer "$BIN" -print 2>/dev/null | head -n 1)
     fi
     if [[ ! -x $BIN || -n $newer ]]; then
