@@ -8,10 +8,12 @@ use eventpulse_handlers::cursor::CursorSigner;
 use eventpulse_handlers::ports::StoreNotifies;
 use std::sync::Arc;
 
-#[tokio::main]
+// One thread: Lambda hands an execution environment one invocation at a time, and the
+// awaits inside one (SDK calls) need no second worker; no pool to start at init, no stacks.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let aws = Aws::connect(Clients::from_env().await, Settings::from_env()?);
+    let aws = Aws::connect(Clients::for_lambda()?, Settings::from_env()?);
     let cursors = CursorSigner::new(&aws.cursor_key().await?);
     let api = aws.ports().api(
         aws.presigner.clone(),

@@ -8,12 +8,14 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use std::sync::Arc;
 
-#[tokio::main]
+// One thread: Lambda hands an execution environment one invocation at a time, and the
+// awaits inside one (SDK calls) need no second worker; no pool to start at init, no stacks.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     // JSON logs with the request id of each invocation (AWS_LAMBDA_LOG_FORMAT decides).
     lambda_runtime::tracing::init_default_subscriber();
     let settings = Settings::from_env()?;
-    let aws = Aws::connect(Clients::from_env().await, settings);
+    let aws = Aws::connect(Clients::for_lambda()?, settings);
     let ports = aws.ports();
     let intake = Arc::new(Intake::new(
         eventpulse_contract_rt::json::DEFAULT_MAX_BYTES,
