@@ -1007,3 +1007,61 @@ fn the_regions_services_see_the_key_only_through_these_services() {
     }
     assert_eq!(via("*.amazonaws.com"), None);
 }
+
+#[test]
+fn every_lint_exception_says_why() {
+    let t = template();
+    let mut skips = 0;
+    for (id, r) in t["Resources"].as_object().expect("Resources") {
+        for s in r["Metadata"]["checkov"]["skip"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let check = s["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id}: a skip without id"));
+            let why = s["comment"].as_str().unwrap_or_default();
+            assert!(
+                why.len() >= 60,
+                "{id}: skip of {check} without a real reason: {why:?}"
+            );
+            skips += 1;
+        }
+    }
+    assert!(
+        skips > 0,
+        "the scan found no checkov skip at all: is the Metadata path right?"
+    );
+    // cfn-lint exceptions: YAML comments, which the parser drops, so read the text; the
+    // comment right above each ignore_checks must name every check it ignores.
+    let text = std::fs::read_to_string(repo().join("infra/template.yaml")).expect("template");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut ignores = 0;
+    for (n, line) in lines.iter().enumerate() {
+        let Some(list) = line.trim().strip_prefix("ignore_checks:") else {
+            continue;
+        };
+        let comment: Vec<&str> = lines[..n]
+            .iter()
+            .rev()
+            .take_while(|l| l.trim().starts_with('#'))
+            .copied()
+            .collect();
+        let comment = comment.join(" ");
+        for check in list
+            .trim()
+            .trim_matches(['[', ']'])
+            .split(',')
+            .map(str::trim)
+        {
+            assert!(
+                comment.contains(check) && comment.len() > 80,
+                "line {}: ignore of {check} without a comment that says why",
+                n + 1
+            );
+            ignores += 1;
+        }
+    }
+    assert!(ignores > 0);
+}
