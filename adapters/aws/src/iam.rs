@@ -16,10 +16,13 @@
 //! `provision/`, `dynamo/provision.rs`) never runs on Lambda (the stack creates those
 //! resources), so what only it calls is in no role.
 //!
-//! Which function reaches which call is read from the code once and written down here:
-//! the processor builds `Aws::ports()` into the `Processor` (`handlers/src/processor.rs`,
-//! `commit.rs`), the `Exporter` and the sweep (`functions/processor/src/lib.rs`); the API
-//! builds `Aws::ports().api(presigner, …, export_runner, cursor_key)` and serves
+//! Which function reaches which call is read from the code once and written down here.
+//! The `eventpulse-processor` binary is deployed twice, because its two workloads need
+//! different memory: as the processor (S3 Object Created and the sweep:
+//! `handlers/src/processor.rs`, `commit.rs`, the outbox) and as the exporter (the exports
+//! queue: `handlers/src/exports.rs`, which lists events, writes the result, records and
+//! publishes the notification); `functions/processor/src/lib.rs` routes each trigger.
+//! The API builds `Aws::ports().api(presigner, …, export_runner, cursor_key)` and serves
 //! `handlers/src/api.rs`, which reads and lists, creates uploads and exports, reprocesses
 //! (copy back to the process bucket) and deletes quarantined uploads, and never stores
 //! events, publishes, or drains the outbox.
@@ -65,8 +68,10 @@ impl Service {
 /// A deployed function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Function {
-    /// `eventpulse-processor`: S3 Object Created, the exports queue, the sweep.
+    /// `eventpulse-processor` as the processor: S3 Object Created and the sweep.
     Processor,
+    /// `eventpulse-processor` as the exporter: the exports queue.
+    Exporter,
     /// `eventpulse-api`: the REST API.
     Api,
 }
@@ -139,7 +144,7 @@ pub struct PlatformGrant {
     pub why: &'static str,
 }
 
-use Function::{Api, Processor};
+use Function::{Api, Exporter, Processor};
 use Resource::*;
 use Service::{DynamoDb, S3, Sns, Sqs, Ssm};
 
@@ -198,8 +203,8 @@ pub const CALLS: &[Call] = &[
         operation: "put_object",
         actions: &["s3:PutObject"],
         kms: S3_WRITE_KMS,
-        resources: &[QuarantineObjects, ExportsObjects],
-        why: "the quarantine report beside the object; the Exporter's NDJSON result",
+        resources: &[QuarantineObjects],
+        why: "the quarantine report beside the object",
     },
     Call {
         function: Processor,
@@ -227,7 +232,7 @@ pub const CALLS: &[Call] = &[
         actions: &["dynamodb:GetItem"],
         kms: DYNAMODB_KMS,
         resources: &[Table],
-        why: "the ledger check (get_upload), takeovers, mark_stored's refusal, release_events, get_export",
+        why: "the ledger check (get_upload), takeovers, mark_stored's refusal, release_events",
     },
     Call {
         function: Processor,
@@ -236,7 +241,7 @@ pub const CALLS: &[Call] = &[
         actions: &["dynamodb:BatchGetItem"],
         kms: DYNAMODB_KMS,
         resources: &[Table],
-        why: "find_conflicts, the holders' uploads of hold_events and list_events",
+        why: "find_conflicts, the holders' uploads of hold_events",
     },
     Call {
         function: Processor,
@@ -245,7 +250,7 @@ pub const CALLS: &[Call] = &[
         actions: &["dynamodb:PutItem"],
         kms: DYNAMODB_KMS,
         resources: &[Table],
-        why: "create_upload, takeovers of void holds, record_notification and put_export (exports)",
+        why: "create_upload (an upload the API did not record), takeovers of void holds",
     },
     Call {
         function: Processor,
@@ -284,8 +289,8 @@ pub const CALLS: &[Call] = &[
         operation: "query",
         actions: &["dynamodb:Query"],
         kms: DYNAMODB_KMS,
-        resources: &[Index("gsi1"), Index("gsi2"), Index("gsi3")],
-        why: "exports list events (gsi1, gsi2 with a type); the sweep reads the outbox (gsi3)",
+        resources: &[Index("gsi3")],
+        why: "the sweep reads the outbox (undelivered_notifications)",
     },
     // --- processor: SNS (`SnsNotifier`, src/sns.rs) -----------------------------------
     Call {
@@ -295,7 +300,71 @@ pub const CALLS: &[Call] = &[
         actions: &["sns:Publish"],
         kms: MESSAGE_KMS,
         resources: &[NotifyTopic],
-        why: "quarantine and export notifications, at once and from the sweep's outbox",
+        why: "quarantine notifications, at once, and whatever the sweep finds in the outbox",
+    },
+    // --- exporter (`Exporter`, handlers/src/exports.rs) --------------------------------
+    Call {
+        function: Exporter,
+        service: DynamoDb,
+        operation: "get_item",
+        actions: &["dynamodb:GetItem"],
+        kms: DYNAMODB_KMS,
+        resources: &[Table],
+        why: "get_export: the request's export record",
+    },
+    Call {
+        function: Exporter,
+        service: DynamoDb,
+        operation: "query",
+        actions: &["dynamodb:Query"],
+        kms: DYNAMODB_KMS,
+        resources: &[Index("gsi1"), Index("gsi2")],
+        why: "list_events pages through the owner's events (gsi1, gsi2 with a type)",
+    },
+    Call {
+        function: Exporter,
+        service: DynamoDb,
+        operation: "batch_get_item",
+        actions: &["dynamodb:BatchGetItem"],
+        kms: DYNAMODB_KMS,
+        resources: &[Table],
+        why: "list_events checks the holders' uploads (only listed events are exported)",
+    },
+    Call {
+        function: Exporter,
+        service: DynamoDb,
+        operation: "put_item",
+        actions: &["dynamodb:PutItem"],
+        kms: DYNAMODB_KMS,
+        resources: &[Table],
+        why: "put_export (done or failed), record_notification",
+    },
+    Call {
+        function: Exporter,
+        service: DynamoDb,
+        operation: "update_item",
+        actions: &["dynamodb:UpdateItem"],
+        kms: DYNAMODB_KMS,
+        resources: &[Table],
+        why: "mark_delivered after the notification was published",
+    },
+    Call {
+        function: Exporter,
+        service: S3,
+        operation: "put_object",
+        actions: &["s3:PutObject"],
+        kms: S3_WRITE_KMS,
+        resources: &[ExportsObjects],
+        why: "the NDJSON result",
+    },
+    Call {
+        function: Exporter,
+        service: Sns,
+        operation: "publish",
+        actions: &["sns:Publish"],
+        kms: MESSAGE_KMS,
+        resources: &[NotifyTopic],
+        why: "the export_done / export_failed notification, at once",
     },
     // --- api: S3 (`S3ObjectStore`, `S3Presigner`) -------------------------------------
     Call {
@@ -472,6 +541,14 @@ pub const PLATFORM: &[PlatformGrant] = &[
         why: "Lambda writes the function's stdout/stderr (JSON logs, EMF) to its log group",
     },
     PlatformGrant {
+        function: Exporter,
+        actions: &["logs:CreateLogStream", "logs:PutLogEvents"],
+        kms: &[],
+        kms_via: None,
+        resource: OwnLogGroup,
+        why: "Lambda writes the function's stdout/stderr (JSON logs) to its log group",
+    },
+    PlatformGrant {
         function: Api,
         actions: &["logs:CreateLogStream", "logs:PutLogEvents"],
         kms: &[],
@@ -488,6 +565,14 @@ pub const PLATFORM: &[PlatformGrant] = &[
         why: "active tracing: the X-Ray daemon in the execution environment sends the function's segments; these actions support no resource-level permissions",
     },
     PlatformGrant {
+        function: Exporter,
+        actions: &["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+        kms: &[],
+        kms_via: None,
+        resource: Any,
+        why: "active tracing: the X-Ray daemon in the execution environment sends the function's segments; these actions support no resource-level permissions",
+    },
+    PlatformGrant {
         function: Api,
         actions: &["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
         kms: &[],
@@ -496,7 +581,7 @@ pub const PLATFORM: &[PlatformGrant] = &[
         why: "active tracing: the X-Ray daemon in the execution environment sends the function's segments; these actions support no resource-level permissions",
     },
     PlatformGrant {
-        function: Processor,
+        function: Exporter,
         actions: &[
             "sqs:ReceiveMessage",
             "sqs:DeleteMessage",
@@ -992,12 +1077,20 @@ mod tests {
                 assert!(p.actions.iter().all(|a| a.starts_with("xray:")), "{p:?}");
             }
         }
-        // Both functions call something, and the processor never touches SSM or sends
-        // export requests, the API never publishes or lists the process bucket.
+        // The processor never touches SSM, the exports or the exports queue; the exporter
+        // never touches the uploads; the API never publishes or lists the process bucket.
         let processor = grants(Processor);
+        let exporter = grants(Exporter);
         let api = grants(Api);
-        assert!(!processor.iter().any(|(a, _)| a.starts_with("ssm:")));
-        assert!(!processor.contains(&("sqs:SendMessage", ExportsQueue)));
+        assert!(
+            !processor
+                .iter()
+                .any(|(a, r)| a.starts_with("ssm:") || *r == ExportsQueue || *r == ExportsObjects)
+        );
+        assert!(!exporter.iter().any(|(_, r)| matches!(
+            r,
+            ProcessBucket | ProcessIncoming | QuarantineObjects | CursorKey
+        )));
         assert!(!api.iter().any(|(a, _)| a.starts_with("sns:")));
         assert!(!api.contains(&("s3:ListBucket", ProcessBucket)));
     }

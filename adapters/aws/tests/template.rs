@@ -208,22 +208,29 @@ fn the_table_is_the_one_the_adapter_queries() {
 // ---------------------------------------------------------------------------------------
 // The roles.
 
-const ROLES: [(Function, &str, &str, &str); 2] = [
+const ROLES: [(Function, &str, &str, &str); 3] = [
     (
         Function::Processor,
         "ProcessorFunction",
         "ProcessorRole",
         "ProcessorLogGroup",
     ),
+    (
+        Function::Exporter,
+        "ExporterFunction",
+        "ExporterRole",
+        "ExporterLogGroup",
+    ),
     (Function::Api, "ApiFunction", "ApiRole", "ApiLogGroup"),
 ];
 
 /// The template's ARN expression for each resource `iam` names, and the type it must be.
 fn arn_of(function: Function, r: Resource) -> (String, Option<(&'static str, &'static str)>) {
-    let log_group = match function {
-        Function::Processor => "ProcessorLogGroup",
-        Function::Api => "ApiLogGroup",
-    };
+    let log_group = ROLES
+        .iter()
+        .find(|(f, ..)| *f == function)
+        .map(|(.., log_group)| *log_group)
+        .expect("every function is in ROLES");
     match r {
         Resource::ProcessBucket => ("${ProcessBucket.Arn}".into(), Some(("ProcessBucket", "AWS::S3::Bucket"))),
         Resource::ProcessIncoming => (
@@ -410,9 +417,9 @@ fn each_role_allows_exactly_what_its_function_calls() {
 #[test]
 fn the_platform_grants_match_the_functions_wiring() {
     let t = template();
-    // The exports queue is polled by the processor, partial batch failures reported.
+    // The exports queue is polled by the exporter, partial batch failures reported.
     let esm = props(&t, "ExportsEventSourceMapping");
-    assert_eq!(expr(&esm["FunctionName"]), "${ProcessorFunction}");
+    assert_eq!(expr(&esm["FunctionName"]), "${ExporterFunction}");
     assert_eq!(expr(&esm["EventSourceArn"]), "${ExportsQueue.Arn}");
     assert_eq!(
         esm["FunctionResponseTypes"],
@@ -430,7 +437,7 @@ fn the_platform_grants_match_the_functions_wiring() {
         assert_eq!(props(&t, function_id)["Tracing"], "Active", "{function_id}");
     }
     // The ESM's visibility rule: the queue hides a message 6 x the function's timeout.
-    let timeout = props(&t, "ProcessorFunction")["Timeout"]
+    let timeout = props(&t, "ExporterFunction")["Timeout"]
         .as_u64()
         .expect("Timeout");
     let visibility = props(&t, "ExportsQueue")["VisibilityTimeout"]
@@ -470,6 +477,7 @@ fn the_functions_get_the_environment_settings_reads() {
             .collect()
     };
     assert_eq!(env("ProcessorFunction"), as_map(&common));
+    assert_eq!(env("ExporterFunction"), as_map(&common));
     let mut api = common.to_vec();
     api.push((EXPORTS_QUEUE_URL, "${ExportsQueue}"));
     api.push((CURSOR_KEY_PARAMETER, "/${AWS::StackName}/cursor-key"));
@@ -481,7 +489,7 @@ fn the_functions_get_the_environment_settings_reads() {
         env("ApiFunction")[CURSOR_KEY_PARAMETER]
     )));
     // And Settings accepts exactly this set.
-    for id in ["ProcessorFunction", "ApiFunction"] {
+    for id in ["ProcessorFunction", "ExporterFunction", "ApiFunction"] {
         let vars = env(id);
         let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect(id);
         assert_eq!(settings.exports_queue_url.is_some(), id == "ApiFunction");
@@ -491,7 +499,11 @@ fn the_functions_get_the_environment_settings_reads() {
 #[test]
 fn the_functions_run_the_binaries_cargo_lambda_builds() {
     let t = template();
-    for (id, package) in [("ProcessorFunction", "processor"), ("ApiFunction", "api")] {
+    for (id, package) in [
+        ("ProcessorFunction", "processor"),
+        ("ExporterFunction", "processor"),
+        ("ApiFunction", "api"),
+    ] {
         let p = props(&t, id);
         let manifest =
             std::fs::read_to_string(repo().join(format!("functions/{package}/Cargo.toml")))
