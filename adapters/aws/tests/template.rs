@@ -931,6 +931,16 @@ fn the_quarantine_alarm_counts_every_reason_code_the_processor_emits() {
         );
     }
     assert_eq!(summed.len(), codes.len(), "a reason code is summed twice");
+    // CloudWatch's hard limit: a metric math alarm fetches at most 10 metrics. A tenth
+    // reason code needs another design (a Metrics Insights query, or a composite alarm).
+    let fetched = metrics
+        .iter()
+        .filter(|m| m.get("MetricStat").is_some())
+        .count();
+    assert!(
+        fetched <= 10,
+        "{fetched} metrics in one alarm; CloudWatch allows 10"
+    );
     assert_eq!(summed.into_iter().collect::<BTreeSet<_>>(), codes);
     // And those are the names and dimensions the processor's EMF documents use.
     let emf =
