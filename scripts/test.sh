@@ -5,9 +5,10 @@
 #   - Python tools from tools/requirements.txt into .tools/venv
 #   - moto server from tools/moto-requirements.txt into its own .tools/moto-venv
 #     (scripts/moto.sh; its pins conflict with the tools above)
-#   - cfn-lint + cfn-lint-serverless from tools/cfn-lint-requirements.txt into
-#     .tools/cfn-lint-venv, and checkov from tools/checkov-requirements.txt into
-#     .tools/checkov-venv (each its own: their pins conflict with each other and with moto's)
+#   - cfn-lint, cfn-lint-serverless and aws-sam-translator from
+#     tools/cfn-lint-requirements.txt into .tools/cfn-lint-venv, and checkov from
+#     tools/checkov-requirements.txt into .tools/checkov-venv (each its own: their pins
+#     conflict with each other and with moto's)
 #   - npm tools from tools/package-lock.json into tools/node_modules (npm ci)
 #   - headless Chromium is not installed here (it is a system package; .ci/run installs it
 #     on CI): it must be on PATH or named by $CHROMIUM, else the run stops at once saying how
@@ -17,7 +18,8 @@
 #   eventpulse-aws tests against a moto server on an ephemeral loopback port, whose URL is
 #   exported as EVENTPULSE_MOTO_ENDPOINT for the rest of the run),
 #   openapi-spec-validator, redocly lint, tools/check_examples.py, cfn-lint (with the
-#   serverless rules) and checkov on infra/template.yaml, and against a live
+#   serverless rules), the SAM transform (tools/sam_transform.py) linted again, and checkov
+#   on infra/template.yaml, and against a live
 #   `eventpulse local` (ephemeral port, temp data dir, seeded with uploads by two users,
 #   stopped with SIGTERM at the end and required to exit 0): schemathesis over the whole
 #   API with every check, and the /docs page rendered in headless Chromium.
@@ -212,6 +214,17 @@ step "tools/check_examples.py" "$PY" tools/check_examples.py
 # `--` ends cfn-lint's list of rule modules, which would otherwise take the template too.
 step "cfn-lint infra/template.yaml (serverless rules)" \
     "$CFN_LINT_VENV/bin/cfn-lint" --append-rules cfn_lint_serverless.rules -- infra/template.yaml
+# The template as CloudFormation runs it (the API definition included, then the SAM
+# transform), linted again as plain CloudFormation: what SAM generates (the REST API with
+# the generated definition as its body, the stage, the deployment) is checked too.
+sam_transform_and_lint() {
+    local out
+    out=$(mktemp --suffix=.json)
+    "$CFN_LINT_VENV/bin/python" tools/sam_transform.py infra/template.yaml "$out"
+    "$CFN_LINT_VENV/bin/cfn-lint" -- "$out"
+    rm -f "$out"
+}
+step "SAM transform of infra/template.yaml + cfn-lint on the result" sam_transform_and_lint
 step "checkov infra/template.yaml" \
     "$CHECKOV_VENV/bin/checkov" -f infra/template.yaml --framework cloudformation \
     --skip-download --compact --quiet
