@@ -5,6 +5,10 @@
 #   - Python tools from tools/requirements.txt into .tools/venv
 #   - moto server from tools/moto-requirements.txt into its own .tools/moto-venv
 #     (scripts/moto.sh; its pins conflict with the tools above)
+#   - cfn-lint, cfn-lint-serverless and aws-sam-translator from
+#     tools/cfn-lint-requirements.txt into .tools/cfn-lint-venv, and checkov from
+#     tools/checkov-requirements.txt into .tools/checkov-venv (each its own: their pins
+#     conflict with each other and with moto's)
 #   - npm tools from tools/package-lock.json into tools/node_modules (npm ci)
 #   - headless Chromium is not installed here (it is a system package; .ci/run installs it
 #     on CI): it must be on PATH or named by $CHROMIUM, else the run stops at once saying how
@@ -13,7 +17,9 @@
 #   cargo fmt, cargo clippy, cargo test (incl. the generated-files freshness test, and the
 #   eventpulse-aws tests against a moto server on an ephemeral loopback port, whose URL is
 #   exported as EVENTPULSE_MOTO_ENDPOINT for the rest of the run),
-#   openapi-spec-validator, redocly lint, tools/check_examples.py, and against a live
+#   openapi-spec-validator, redocly lint, tools/check_examples.py, cfn-lint (with the
+#   serverless rules), the SAM transform (tools/sam_transform.py) linted again, and checkov
+#   on infra/template.yaml, and against a live
 #   `eventpulse local` (ephemeral port, temp data dir, seeded with uploads by two users,
 #   stopped with SIGTERM at the end and required to exit 0): schemathesis over the whole
 #   API with every check, and the /docs page rendered in headless Chromium.
@@ -31,6 +37,8 @@ export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true
 VENV=.tools/venv
 PY=$VENV/bin/python
 NODE_BIN=tools/node_modules/.bin
+CFN_LINT_VENV=.tools/cfn-lint-venv
+CHECKOV_VENV=.tools/checkov-venv
 
 BIN=target/debug/eventpulse
 
@@ -110,6 +118,22 @@ setup_python() {
     fi
 }
 
+# setup_venv VENV REQUIREMENTS: the scheme of setup_python for a tool's own venv.
+setup_venv() {
+    local venv=$1 requirements=$2 want stamp=$1/.requirements.sha256
+    if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+    fi
+    want=$(sha "$requirements")
+    if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+        "$venv/bin/python" -m pip install --quiet -r "$requirements"
+        echo "$want" >"$stamp"
+    else
+        echo "up to date ($venv)"
+    fi
+}
+
 setup_npm() {
     local want stamp=tools/node_modules/.package-lock.sha256
     want=$(sha tools/package.json tools/package-lock.json)
@@ -167,6 +191,8 @@ MSG
 
 step "setup: python tools" setup_python
 step "setup: moto server" setup_moto
+step "setup: cfn-lint" setup_venv "$CFN_LINT_VENV" tools/cfn-lint-requirements.txt
+step "setup: checkov" setup_venv "$CHECKOV_VENV" tools/checkov-requirements.txt
 step "setup: npm tools" setup_npm
 step "setup: headless chromium" setup_chromium
 step "cargo fmt --all --check" cargo fmt --all --check
@@ -183,6 +209,25 @@ step "cargo test --workspace" cargo_test
 step "openapi-spec-validator openapi.yaml" "$VENV/bin/openapi-spec-validator" openapi.yaml
 step "redocly lint openapi.yaml" "$NODE_BIN/redocly" lint --config redocly.yaml openapi.yaml
 step "tools/check_examples.py" "$PY" tools/check_examples.py
+# The SAM template: 0 errors and 0 warnings (each exception is justified in the template's
+# Metadata), and 0 failed security checks (each skip carries its reason there too).
+# `--` ends cfn-lint's list of rule modules, which would otherwise take the template too.
+step "cfn-lint infra/template.yaml (serverless rules)" \
+    "$CFN_LINT_VENV/bin/cfn-lint" --append-rules cfn_lint_serverless.rules -- infra/template.yaml
+# The template as CloudFormation runs it (the API definition included, then the SAM
+# transform), linted again as plain CloudFormation: what SAM generates (the REST API with
+# the generated definition as its body, the stage, the deployment) is checked too.
+sam_transform_and_lint() {
+    local out
+    out=$(mktemp --suffix=.json)
+    "$CFN_LINT_VENV/bin/python" tools/sam_transform.py infra/template.yaml "$out"
+    "$CFN_LINT_VENV/bin/cfn-lint" -- "$out"
+    rm -f "$out"
+}
+step "SAM transform of infra/template.yaml + cfn-lint on the result" sam_transform_and_lint
+step "checkov infra/template.yaml" \
+    "$CHECKOV_VENV/bin/checkov" -f infra/template.yaml --framework cloudformation \
+    --skip-download --compact --quiet
 
 # ---------------------------------------------------------------------------------------------
 # Against a live server: `eventpulse local` as a user runs it, on an ephemeral port.

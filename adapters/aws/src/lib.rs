@@ -20,6 +20,7 @@ pub mod compose;
 pub mod config;
 pub mod dynamo;
 mod error;
+pub mod iam;
 pub mod presign;
 pub mod provision;
 pub mod queue;
