@@ -125,9 +125,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     tracing::info!(%addr, backend = "aws", "eventpulse local is listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    super::serve::serve(listener, app, &args.limits, shutdown_signal()).await?;
     tracing::info!("finishing the messages in hand");
     let _ = stop_tx.send(true);
     for p in pollers {

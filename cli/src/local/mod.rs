@@ -8,6 +8,7 @@ pub mod aws;
 pub mod pipeline;
 pub mod presign;
 pub mod secrets;
+pub mod serve;
 pub mod server;
 
 use anyhow::Context;
@@ -60,6 +61,8 @@ pub struct Args {
     /// With `--provision`: the name every resource is derived from.
     #[arg(long, default_value = "eventpulse-local")]
     pub prefix: String,
+    #[command(flatten)]
+    pub limits: serve::ConnLimits,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,9 +267,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     tracing::info!(%addr, data_dir = %args.data_dir.display(), "eventpulse local is listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    serve::serve(listener, app, &args.limits, shutdown_signal()).await?;
     tracing::info!("draining the processing queue");
     sweeper.abort();
     pipeline.drain().await;
