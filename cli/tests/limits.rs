@@ -136,3 +136,192 @@ fn at_the_connection_cap_a_client_waits_and_is_served_once_idle_ones_are_closed(
         assert_eq!(get_schema(&server.base), 200);
     }
 }
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(PATIENCE)
+        .build()
+        .unwrap()
+}
+
+fn object(id: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "eventId": id, "type": "order.placed", "occurredAt": "2026-11-27T10:00:00Z",
+        "source": "test", "data": {"orderId": "o", "currency": "EUR", "amountMinor": 1,
+        "items": [{"sku": "s", "quantity": 1}]}
+    }))
+    .unwrap()
+}
+
+/// A presigned upload for `len` bytes: (upload id, URL).
+fn ticket(server: &Server, token: &str, len: usize) -> (String, String) {
+    let v: serde_json::Value = rt().block_on(async {
+        let r = http()
+            .post(format!("{}/v1/uploads", server.base))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"contentLength": len}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "create upload");
+        r.json().await.unwrap()
+    });
+    (
+        v["uploadId"].as_str().unwrap().to_string(),
+        v["url"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Starts a PUT of `body` on `url` over a raw connection, sending only `sent` of its bytes.
+fn partial_put(server: &Server, url: &str, body: &[u8], sent: usize, expect: bool) -> TcpStream {
+    let path = url.strip_prefix(&server.base).unwrap();
+    let mut s = connect(server);
+    let expect = if expect {
+        "Expect: 100-continue\r\n"
+    } else {
+        ""
+    };
+    write!(
+        s,
+        "PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{expect}\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(&body[..sent]).unwrap();
+    s
+}
+
+fn put(url: &str, body: Vec<u8>) -> reqwest::Response {
+    rt().block_on(async {
+        http()
+            .put(url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    })
+}
+
+fn upload_status(server: &Server, token: &str, id: &str) -> String {
+    rt().block_on(async {
+        let v: serde_json::Value = http()
+            .get(format!("{}/v1/uploads/{id}", server.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["status"].as_str().unwrap().to_string()
+    })
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_short_put_is_ended_after_the_body_timeout_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &["--body-timeout", "1"]);
+    let token = server.token("alice");
+    let body = object("short-1");
+    let (id, url) = ticket(&server, &token, body.len());
+    let mut s = partial_put(&server, &url, &body, body.len() - 1, false);
+    let got = read_until_closed(&mut s, "a PUT one byte short");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("application/problem+json"), "{text}");
+    assert!(text.contains("PUT the whole object again"), "{text}");
+    // Nothing stored, nothing staged, the upload still waiting for its object.
+    let objects = server.data.join("objects");
+    assert_eq!(
+        files_under(&objects.join(".tmp")),
+        Vec::<std::path::PathBuf>::new()
+    );
+    assert_eq!(
+        files_under(&objects.join("process")),
+        Vec::<std::path::PathBuf>::new()
+    );
+    assert_eq!(upload_status(&server, &token, &id), "pending");
+    // The URL still works for the whole object.
+    assert_eq!(put(&url, body).status().as_u16(), 200);
+    let mut status = String::new();
+    for _ in 0..600 {
+        status = upload_status(&server, &token, &id);
+        if status != "pending" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status, "stored");
+}
+
+#[test]
+fn uploads_in_progress_are_capped_per_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        &["--max-uploads-per-user", "2", "--body-timeout", "2"],
+    );
+    let (alice, bob) = (server.token("alice"), server.token("bob"));
+    let bodies: Vec<_> = (0..3).map(|i| object(&format!("cap-{i}"))).collect();
+    let tickets: Vec<_> = bodies
+        .iter()
+        .map(|b| ticket(&server, &alice, b.len()))
+        .collect();
+    // Two slow uploads of alice's, each in the handler (it asked for the body: 100 Continue).
+    let mut slow: Vec<_> = (0..2)
+        .map(|i| {
+            let mut s = partial_put(&server, &tickets[i].1, &bodies[i], 0, true);
+            let mut buf = [0u8; 64];
+            let n = s.read(&mut buf).unwrap();
+            assert!(
+                buf[..n].starts_with(b"HTTP/1.1 100"),
+                "{}",
+                String::from_utf8_lossy(&buf[..n])
+            );
+            s.write_all(&bodies[i][..10]).unwrap();
+            s
+        })
+        .collect();
+    let refused = put(&tickets[2].1, bodies[2].clone());
+    assert_eq!(refused.status().as_u16(), 429);
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert!(refused.headers().contains_key("retry-after"));
+    // Another user is not affected.
+    let theirs = object("bob-1");
+    let (_, url) = ticket(&server, &bob, theirs.len());
+    assert_eq!(put(&url, theirs).status().as_u16(), 200);
+    // The slow ones end (408) and free their slots.
+    for (i, s) in slow.iter_mut().enumerate() {
+        let got = read_until_closed(s, &format!("slow upload {i}"));
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.contains("HTTP/1.1 408"), "{text}");
+    }
+    assert_eq!(put(&tickets[2].1, bodies[2].clone()).status().as_u16(), 200);
+}

@@ -20,7 +20,7 @@ mod notify;
 mod sqlite;
 
 pub use compose::Embedded;
-pub use fs::FsObjectStore;
+pub use fs::{FsObjectStore, Staged};
 pub use notify::{LocalNotifier, RetryPolicy};
 pub use sqlite::SqliteTable;
 

@@ -43,6 +43,10 @@ pub struct Args {
     /// Events waiting for a worker before uploads are made to wait (back-pressure).
     #[arg(long, default_value_t = 256)]
     pub queue: usize,
+    /// Uploads (PUTs on presigned URLs) one user may have in progress at once; more are
+    /// refused with 429 until one ends.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_uploads_per_user: u32,
     /// Largest accepted object, in bytes.
     #[arg(long, default_value_t = eventpulse_contract_rt::json::DEFAULT_MAX_BYTES)]
     pub max_bytes: usize,
@@ -193,12 +197,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let app =
         eventpulse_generated_router::router(api, auth).merge(server::routes(server::Transfer {
             objects,
+            store: backend.objects.clone(),
             table: table.clone(),
             dispatcher,
             presigner,
             clock,
             max_object_bytes: args.max_bytes as u64,
             in_flight: Arc::default(),
+            receiving: Arc::new(server::UserSlots::new(args.max_uploads_per_user as usize)),
         }));
 
     // Finish what a previous run left: objects never processed, exports cut off, and

@@ -8,15 +8,22 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use eventpulse_contract_rt::ApiError;
+use eventpulse_embedded::FsObjectStore;
 use eventpulse_generated::types::UploadState;
 use eventpulse_handlers::keys;
 use eventpulse_handlers::ports::{Bucket, Clock, Dispatcher, EventTable, ObjectStore};
+use eventpulse_server_rt::limits::is_body_timeout;
 use http::{HeaderMap, StatusCode, header};
-use std::sync::Arc;
+use http_body_util::BodyExt;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 #[derive(Clone)]
 pub struct Transfer {
     pub objects: Arc<dyn ObjectStore>,
+    /// The same store, typed: uploads are streamed into it ([`FsObjectStore::stage`]), never
+    /// held in memory.
+    pub store: Arc<FsObjectStore>,
     pub table: Arc<dyn EventTable>,
     pub dispatcher: Arc<dyn Dispatcher>,
     pub presigner: Arc<LocalPresigner>,
@@ -27,6 +34,58 @@ pub struct Transfer {
     /// even when two race. One process writes the local process bucket, so a set suffices
     /// (S3 does this with a conditional `If-None-Match: *` write).
     pub in_flight: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Uploads being received, per user (bounded by `--max-uploads-per-user`).
+    pub receiving: Arc<UserSlots>,
+}
+
+/// How many uploads each user may have in progress at once.
+pub struct UserSlots {
+    max: usize,
+    counts: Mutex<HashMap<String, usize>>,
+}
+
+impl UserSlots {
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            counts: Mutex::default(),
+        }
+    }
+
+    fn take(self: &Arc<Self>, owner: &str) -> Option<UserSlot> {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = counts.entry(owner.to_string()).or_default();
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(UserSlot {
+            slots: self.clone(),
+            owner: owner.to_string(),
+        })
+    }
+}
+
+/// One upload in progress; released when the PUT ends, however it ends.
+struct UserSlot {
+    slots: Arc<UserSlots>,
+    owner: String,
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut counts = self
+            .slots
+            .counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = counts.get_mut(&self.owner) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.owner);
+            }
+        }
+    }
 }
 
 /// Releases a claimed key when the PUT ends, however it ends.
@@ -70,6 +129,24 @@ fn internal(e: impl std::fmt::Display) -> Response {
     problem(ApiError::internal(
         "A storage operation failed; retry shortly.",
     ))
+}
+
+/// The upload's body could not be read to its end: it stopped arriving (408, and the
+/// connection is closed), or the connection failed.
+fn body_failed(e: &axum::Error) -> Response {
+    let mut response = if is_body_timeout(e) {
+        problem(ApiError::request_timeout(format!(
+            "{e}; nothing was stored: PUT the whole object again (the URL stays valid until it expires)"
+        )))
+    } else {
+        problem(ApiError::bad_request(format!(
+            "the request body could not be read: {e}"
+        )))
+    };
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+    response
 }
 
 /// The presigned URL's query, or a problem saying what is wrong with it.
@@ -148,6 +225,15 @@ async fn upload(
             "this URL accepts at most {limit} bytes"
         )));
     }
+    let Some(_slot) = t.receiving.take(&target.owner) else {
+        return problem(ApiError::too_many_requests(
+            format!(
+                "{} uploads of this user are being received already; send this one when one of them has ended",
+                t.receiving.max
+            ),
+            1,
+        ));
+    };
     // One upload per URL: a second PUT could otherwise replace content that is being, or
     // has been, processed.
     let Some(_claim) = Claim::take(&t.in_flight, &key) else {
@@ -178,26 +264,40 @@ async fn upload(
         }
         Err(e) => return internal(e),
     }
-    let bytes = match axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
-    {
-        Ok(b) => b,
-        Err(_) => {
+    // Streamed to a staged file as it arrives (memory stays flat however many uploads are
+    // in progress); the staged file is removed whatever ends the request early.
+    let mut staged = match t.store.stage().await {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => return body_failed(&e),
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        if staged.len().saturating_add(data.len() as u64) > limit {
             return problem(ApiError::payload_too_large(format!(
                 "this URL accepts at most {limit} bytes"
             )));
         }
-    };
+        if let Err(e) = staged.write(&data).await {
+            return internal(e);
+        }
+    }
     if let Some(want) = allowed_length
-        && bytes.len() as u64 != want
+        && staged.len() != want
     {
         return problem(ApiError::bad_request(format!(
             "this URL accepts exactly {want} bytes, not {}",
-            bytes.len()
+            staged.len()
         )));
     }
-    let info = match t
-        .objects
-        .put(Bucket::Process, &key, bytes, "application/json")
+    let info = match staged
+        .commit(Bucket::Process, &key, "application/json")
         .await
     {
         Ok(i) => i,
