@@ -780,6 +780,24 @@ fn bad_tokens_and_bad_requests_get_problem_details(backend: Backend) {
             let p: types::Problem = r.json().await.unwrap();
             assert!(p.detail.is_some_and(|d| !d.is_empty()), "{name}");
         }
+        // Two Authorization headers: ambiguous, refused (even when the first is good).
+        let r = http
+            .get(&url)
+            .header("authorization", format!("Bearer {good}"))
+            .header("authorization", format!("Bearer {other}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "two Authorization headers");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let p: types::Problem = r.json().await.unwrap();
+        assert!(
+            p.detail
+                .as_deref()
+                .is_some_and(|d| d.contains("2 Authorization headers")),
+            "{:?}",
+            p.detail
+        );
         let r = http
             .get(format!("{url}?limit=500&from=yesterday"))
             .bearer_auth(&good)
