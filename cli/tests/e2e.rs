@@ -1004,3 +1004,69 @@ fn aws_a_restart_keeps_everything_and_finishes_what_arrived_meanwhile() {
         assert_eq!(ids, ["w-1", "w-2"]);
     });
 }
+
+/// A data dir `eventpulse local` creates is its owner's only: directories 0700, files 0600
+/// (SQLite and its WAL, objects, quarantine reports, exports, the secrets file).
+#[cfg(unix)]
+#[test]
+fn the_data_dir_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    fn shared(p: &std::path::Path, out: &mut Vec<String>) {
+        let meta = std::fs::symlink_metadata(p).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        let want = if meta.is_dir() { 0o700 } else { 0o600 };
+        if mode != want {
+            out.push(format!("{} is {mode:o}", p.display()));
+        }
+        if meta.is_dir() {
+            for e in std::fs::read_dir(p).unwrap() {
+                shared(&e.unwrap().path(), out);
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("new/data");
+    let server = Server::start(&data);
+    rt().block_on(async {
+        let alice = server.client("alice");
+        let ok = upload_and_wait(&alice, serde_json::to_vec(&event("p-1", "EUR")).unwrap()).await;
+        assert_eq!(ok.status, UploadState::Stored);
+        let bad = upload_and_wait(&alice, serde_json::to_vec(&event("p-2", "eur")).unwrap()).await;
+        assert_eq!(bad.status, UploadState::Quarantined);
+        let export = alice
+            .api()
+            .create_export()
+            .body(types::ExportRequest {
+                type_: None,
+                from: None,
+                to: None,
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        for _ in 0..600 {
+            let e = alice
+                .api()
+                .get_export()
+                .export_id(export.export_id.clone())
+                .send()
+                .await
+                .unwrap()
+                .into_inner();
+            if e.status != types::ExportState::Running {
+                assert_eq!(e.status, types::ExportState::Done);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut out = Vec::new();
+    shared(&dir.path().join("new"), &mut out);
+    assert!(out.is_empty(), "{out:#?}");
+    let exports = data.join("objects/exports");
+    assert!(
+        std::fs::read_dir(&exports).unwrap().next().is_some(),
+        "the check saw the export"
+    );
+}

@@ -31,7 +31,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use eventpulse_handlers::ports::{Bucket, Object, ObjectInfo, ObjectStore, PortError, PortResult};
 use sha2::{Digest, Sha256};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -168,11 +168,12 @@ impl FsObjectStore {
         let root = data_dir.as_ref().join("objects");
         for b in BUCKETS {
             let dir = root.join(bucket_dir(b));
-            fs::create_dir_all(&dir)
+            crate::create_private_dir_all(&dir)
                 .map_err(|e| io_error(format!("creating {}", dir.display()), e))?;
         }
         let tmp = root.join(".tmp");
-        fs::create_dir_all(&tmp).map_err(|e| io_error(format!("creating {}", tmp.display()), e))?;
+        crate::create_private_dir_all(&tmp)
+            .map_err(|e| io_error(format!("creating {}", tmp.display()), e))?;
         sweep_stale(&tmp);
         Ok(Self {
             inner: Arc::new(Inner { root, tmp }),
@@ -305,7 +306,7 @@ impl Inner {
         write: impl FnOnce(&mut File) -> io::Result<()>,
     ) -> PortResult<DateTime<Utc>> {
         let what = || format!("writing {key:?}");
-        let mut file = OpenOptions::new()
+        let mut file = crate::private_file_options()
             .write(true)
             .create_new(true)
             .open(tmp)
@@ -320,7 +321,7 @@ impl Inner {
         // A concurrent delete may prune the parent directory between its creation and the
         // rename; try again then.
         for attempt in 0.. {
-            match fs::create_dir_all(parent) {
+            match crate::create_private_dir_all(parent) {
                 Ok(()) => {}
                 Err(e)
                     if matches!(
@@ -926,7 +927,7 @@ mod tests {
             .expect("put");
         let path = store.bucket_path(Bucket::Process).join("cut.json");
         let len = fs::metadata(&path).expect("meta").len();
-        OpenOptions::new()
+        fs::OpenOptions::new()
             .write(true)
             .open(&path)
             .expect("open")

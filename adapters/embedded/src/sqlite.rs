@@ -780,9 +780,17 @@ impl SqliteTable {
     pub fn open(path: impl AsRef<Path>) -> PortResult<Self> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            crate::create_private_dir_all(dir)
                 .map_err(|e| PortError::permanent(format!("creating {}: {e}", dir.display())))?;
         }
+        // Created owner-only before SQLite sees it (SQLite would use 0644); its -wal and -shm
+        // files take the database file's mode. An existing file is left as it is.
+        crate::private_file_options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| PortError::permanent(format!("creating {}: {e}", path.display())))?;
         let mut conn = Connection::open(&path).map_err(db_error)?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(db_error)?;

@@ -131,12 +131,29 @@ pub fn jwt_secret(flag: Option<&str>, data_dir: &std::path::Path) -> anyhow::Res
     }
 }
 
+/// A data dir that existed before keeps its mode; say so when other users can enter it.
+pub(crate) fn warn_if_shared(data_dir: &std::path::Path) {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(data_dir) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                data_dir = %data_dir.display(),
+                mode = format!("{mode:o}"),
+                "the data dir is accessible to other users; `chmod 700` it (it holds every user's data)"
+            );
+        }
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.backend == Backend::Aws {
         return aws::run(args).await;
     }
-    std::fs::create_dir_all(&args.data_dir)
+    eventpulse_embedded::create_private_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    warn_if_shared(&args.data_dir);
     let (secrets, _) = secrets::Secrets::load_or_create(&args.data_dir)?;
     let jwt = jwt_secret(args.jwt_secret.as_deref(), &args.data_dir)?;
     let listener = tokio::net::TcpListener::bind(args.addr)
