@@ -391,7 +391,7 @@ fn replays_and_duplicates_add_nothing_and_conflicts_quarantine(backend: Backend)
             .create_upload()
             .body(types::UploadRequest {
                 content_length: None,
-                content_type: None,
+                content_type: Default::default(),
             })
             .send()
             .await
@@ -1069,4 +1069,117 @@ fn the_data_dir_is_private_to_its_owner() {
         std::fs::read_dir(&exports).unwrap().next().is_some(),
         "the check saw the export"
     );
+}
+
+/// Presigned downloads, and presigned requests refused for their signature, leave audit
+/// lines (who, which key, how it ended; never the signature).
+#[test]
+fn presigned_downloads_and_refused_signatures_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let http = reqwest::Client::new();
+    let (url, put_url) = rt().block_on(async {
+        let alice = server.client("alice");
+        let ok = upload_and_wait(&alice, serde_json::to_vec(&event("au-1", "EUR")).unwrap()).await;
+        assert_eq!(ok.status, UploadState::Stored);
+        let export = alice
+            .api()
+            .create_export()
+            .body(types::ExportRequest {
+                type_: None,
+                from: None,
+                to: None,
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        let mut url = None;
+        for _ in 0..600 {
+            let e = alice
+                .api()
+                .get_export()
+                .export_id(export.export_id.clone())
+                .send()
+                .await
+                .unwrap()
+                .into_inner();
+            if e.status != types::ExportState::Running {
+                url = e.download_url;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let url = url.expect("the export finished with a download URL");
+        let r = http.get(&url).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        // The same URL with another signature, and with another key.
+        let forged = format!("{}&sig=00", url.split("&sig=").next().unwrap());
+        let r = http.get(&forged).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+        let other = url.replace("/alice/", "/bob/");
+        assert_eq!(
+            http.get(&other).send().await.unwrap().status().as_u16(),
+            403
+        );
+        let ticket = alice
+            .api()
+            .create_upload()
+            .body(types::UploadRequest {
+                content_length: None,
+                content_type: None,
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        let put_url = ticket.url.replace("/alice/", "/bob/");
+        let r = http.put(&put_url).body("{}").send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+        (url, put_url)
+    });
+    let sig = url.split("&sig=").nth(1).unwrap().to_string();
+    let logs = server.log_lines();
+    let requests = |op: &str, status: u64| {
+        logs.iter()
+            .filter(|l| l["kind"] == "request" && l["operation"] == op && l["status"] == status)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let ok = requests("presigned_download", 200);
+    assert_eq!(ok.len(), 1, "{logs:#?}");
+    assert_eq!(ok[0]["user"], "alice");
+    assert!(
+        ok[0]["resources"]
+            .as_str()
+            .unwrap()
+            .starts_with("key=exports/alice/")
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l["kind"] == "download" && l["owner"] == "alice")
+    );
+    assert_eq!(requests("presigned_download", 403).len(), 2);
+    assert_eq!(requests("presigned_upload", 403).len(), 1);
+    let denied: Vec<_> = logs
+        .iter()
+        .filter(|l| l["kind"] == "presign_denied")
+        .collect();
+    assert_eq!(denied.len(), 3, "{denied:#?}");
+    assert!(
+        denied
+            .iter()
+            .all(|l| l["reason"].as_str().unwrap().contains("signature"))
+    );
+    assert!(
+        denied
+            .iter()
+            .any(|l| l["method"] == "PUT" && l["key"].as_str().unwrap().contains("/bob/")),
+        "{denied:#?}"
+    );
+    assert!(
+        !logs.iter().any(|l| l.to_string().contains(&sig)),
+        "a signature was logged"
+    );
+    assert!(!put_url.is_empty());
 }

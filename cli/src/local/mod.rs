@@ -43,10 +43,14 @@ pub struct Args {
     /// Events waiting for a worker before uploads are made to wait (back-pressure).
     #[arg(long, default_value_t = 256)]
     pub queue: usize,
-    /// Uploads (PUTs on presigned URLs) one user may have in progress at once; more are
-    /// refused with 429 until one ends.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    /// Uploads (PUTs on presigned URLs) one user may have in progress at once; a PUT beyond
+    /// that waits up to --upload-wait seconds for one to end, then is refused with 429.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_uploads_per_user: u32,
+    /// Seconds a PUT waits for one of its user's upload slots (see --max-uploads-per-user).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub upload_wait: u64,
     /// Largest accepted object, in bytes.
     #[arg(long, default_value_t = eventpulse_contract_rt::json::DEFAULT_MAX_BYTES)]
     pub max_bytes: usize,
@@ -221,7 +225,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             clock,
             max_object_bytes: args.max_bytes as u64,
             in_flight: Arc::default(),
-            receiving: Arc::new(server::UserSlots::new(args.max_uploads_per_user as usize)),
+            receiving: Arc::new(server::UserSlots::new(
+                args.max_uploads_per_user as usize,
+                Duration::from_secs(args.upload_wait),
+            )),
         }));
 
     // Finish what a previous run left: objects never processed, exports cut off, and
