@@ -32,6 +32,7 @@ on_both_backends!(
     replays_and_duplicates_add_nothing_and_conflicts_quarantine,
     bad_tokens_and_bad_requests_get_problem_details,
     exports_docs_and_published_contracts,
+    concurrent_reprocess_is_accepted_once,
 );
 
 fn rt() -> tokio::runtime::Runtime {
@@ -1182,4 +1183,76 @@ fn presigned_downloads_and_refused_signatures_are_audited() {
         "a signature was logged"
     );
     assert!(!put_url.is_empty());
+}
+
+/// 20 concurrent reprocess requests on one quarantined upload: exactly one is accepted (the
+/// others 409), and the upload ends quarantined again with exactly one further notification.
+fn concurrent_reprocess_is_accepted_once(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_on(backend, dir.path());
+    rt().block_on(async {
+        let alice = Arc::new(server.client("alice"));
+        let bad = upload_and_wait(&alice, serde_json::to_vec(&event("rp-1", "eur")).unwrap()).await;
+        assert_eq!(bad.status, UploadState::Quarantined);
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (alice, id) = (alice.clone(), bad.upload_id.clone());
+            calls.spawn(async move {
+                match alice
+                    .api()
+                    .reprocess_quarantine()
+                    .upload_id(id)
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.status().as_u16(),
+                    Err(e) => ClientError::from(e).status().unwrap_or(0),
+                }
+            });
+        }
+        let mut statuses = Vec::new();
+        while let Some(s) = calls.join_next().await {
+            statuses.push(s.unwrap());
+        }
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses.iter().filter(|&&s| s == 202).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert!(
+            statuses.iter().all(|&s| s == 202 || s == 409),
+            "{statuses:?}"
+        );
+        let after = wait_final(&alice, &bad.upload_id).await;
+        assert_eq!(after.status, UploadState::Quarantined);
+        // Exactly two notifications: the first quarantine and the one reprocess. Wait
+        // (bounded) for a second to appear, then make sure no third does while the upload
+        // is final and its object gone.
+        let mut notes = 0;
+        for _ in 0..600 {
+            notes = alice
+                .api()
+                .list_notifications()
+                .send()
+                .await
+                .unwrap()
+                .into_inner()
+                .items
+                .len();
+            if notes >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(notes, 2);
+        // A later reprocess is accepted again (the claim ended with the outcome).
+        let r = alice
+            .api()
+            .reprocess_quarantine()
+            .upload_id(bad.upload_id.clone())
+            .send()
+            .await;
+        assert_eq!(r.map(|r| r.status().as_u16()).unwrap_or(0), 202);
+    });
 }
