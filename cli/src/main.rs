@@ -36,8 +36,9 @@ enum Command {
         /// The user id (the token's `sub`).
         #[arg(long)]
         user: String,
-        /// Validity in hours.
-        #[arg(long, default_value_t = 24)]
+        /// Validity in hours (at most 720; negative gives an expired token, for tests).
+        #[arg(long, default_value_t = 24, allow_negative_numbers = true,
+              value_parser = clap::value_parser!(i64).range(-local::auth::MAX_TOKEN_HOURS..=local::auth::MAX_TOKEN_HOURS))]
         hours: i64,
         /// The local stack's data dir (its secret signs the token).
         #[arg(long, default_value = ".eventpulse", env = "EVENTPULSE_DATA_DIR")]
@@ -130,10 +131,9 @@ fn main() -> ExitCode {
             jwt_secret,
         } => report((|| {
             let secret = local::jwt_secret(jwt_secret.as_deref(), &data_dir)?;
-            println!(
-                "{}",
-                local::auth::mint(&secret, &user, chrono::Duration::hours(hours))?
-            );
+            let ttl = chrono::Duration::try_hours(hours)
+                .ok_or_else(|| anyhow::anyhow!("--hours {hours} is out of range"))?;
+            println!("{}", local::auth::mint(&secret, &user, ttl)?);
             Ok(())
         })()),
         Command::Local(args) => {

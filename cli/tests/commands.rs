@@ -148,3 +148,41 @@ fn a_session_with_the_cli() {
         text(&o.stderr)
     );
 }
+
+/// `eventpulse token --hours` out of range is a usage error naming the flag, not a panic.
+#[test]
+fn token_hours_out_of_range_is_a_clear_error() {
+    let secret = "a-test-secret-of-at-least-32-bytes!!";
+    for hours in ["99999999999999", "721", "-99999999999999"] {
+        let o = Command::new(bin())
+            .args([
+                "token",
+                "--user",
+                "alice",
+                "--hours",
+                hours,
+                "--jwt-secret",
+                secret,
+            ])
+            .output()
+            .unwrap();
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "--hours {hours}: {err}");
+        assert!(err.contains("--hours") && err.contains("720"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(o.stdout.is_empty());
+    }
+    let o = Command::new(bin())
+        .args([
+            "token",
+            "--user",
+            "alice",
+            "--hours",
+            "720",
+            "--jwt-secret",
+            secret,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}

@@ -32,6 +32,7 @@ on_both_backends!(
     replays_and_duplicates_add_nothing_and_conflicts_quarantine,
     bad_tokens_and_bad_requests_get_problem_details,
     exports_docs_and_published_contracts,
+    concurrent_reprocess_is_accepted_once,
 );
 
 fn rt() -> tokio::runtime::Runtime {
@@ -391,7 +392,7 @@ fn replays_and_duplicates_add_nothing_and_conflicts_quarantine(backend: Backend)
             .create_upload()
             .body(types::UploadRequest {
                 content_length: None,
-                content_type: None,
+                content_type: Default::default(),
             })
             .send()
             .await
@@ -780,6 +781,24 @@ fn bad_tokens_and_bad_requests_get_problem_details(backend: Backend) {
             let p: types::Problem = r.json().await.unwrap();
             assert!(p.detail.is_some_and(|d| !d.is_empty()), "{name}");
         }
+        // Two Authorization headers: ambiguous, refused (even when the first is good).
+        let r = http
+            .get(&url)
+            .header("authorization", format!("Bearer {good}"))
+            .header("authorization", format!("Bearer {other}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "two Authorization headers");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let p: types::Problem = r.json().await.unwrap();
+        assert!(
+            p.detail
+                .as_deref()
+                .is_some_and(|d| d.contains("2 Authorization headers")),
+            "{:?}",
+            p.detail
+        );
         let r = http
             .get(format!("{url}?limit=500&from=yesterday"))
             .bearer_auth(&good)
@@ -984,5 +1003,256 @@ fn aws_a_restart_keeps_everything_and_finishes_what_arrived_meanwhile() {
             })
             .collect();
         assert_eq!(ids, ["w-1", "w-2"]);
+    });
+}
+
+/// A data dir `eventpulse local` creates is its owner's only: directories 0700, files 0600
+/// (SQLite and its WAL, objects, quarantine reports, exports, the secrets file).
+#[cfg(unix)]
+#[test]
+fn the_data_dir_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    fn shared(p: &std::path::Path, out: &mut Vec<String>) {
+        let meta = std::fs::symlink_metadata(p).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        let want = if meta.is_dir() { 0o700 } else { 0o600 };
+        if mode != want {
+            out.push(format!("{} is {mode:o}", p.display()));
+        }
+        if meta.is_dir() {
+            for e in std::fs::read_dir(p).unwrap() {
+                shared(&e.unwrap().path(), out);
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("new/data");
+    let server = Server::start(&data);
+    rt().block_on(async {
+        let alice = server.client("alice");
+        let ok = upload_and_wait(&alice, serde_json::to_vec(&event("p-1", "EUR")).unwrap()).await;
+        assert_eq!(ok.status, UploadState::Stored);
+        let bad = upload_and_wait(&alice, serde_json::to_vec(&event("p-2", "eur")).unwrap()).await;
+        assert_eq!(bad.status, UploadState::Quarantined);
+        let export = alice
+            .api()
+            .create_export()
+            .body(types::ExportRequest {
+                type_: None,
+                from: None,
+                to: None,
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        for _ in 0..600 {
+            let e = alice
+                .api()
+                .get_export()
+                .export_id(export.export_id.clone())
+                .send()
+                .await
+                .unwrap()
+                .into_inner();
+            if e.status != types::ExportState::Running {
+                assert_eq!(e.status, types::ExportState::Done);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut out = Vec::new();
+    shared(&dir.path().join("new"), &mut out);
+    assert!(out.is_empty(), "{out:#?}");
+    let exports = data.join("objects/exports");
+    assert!(
+        std::fs::read_dir(&exports).unwrap().next().is_some(),
+        "the check saw the export"
+    );
+}
+
+/// Presigned downloads, and presigned requests refused for their signature, leave audit
+/// lines (who, which key, how it ended; never the signature).
+#[test]
+fn presigned_downloads_and_refused_signatures_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let http = reqwest::Client::new();
+    let (url, put_url) = rt().block_on(async {
+        let alice = server.client("alice");
+        let ok = upload_and_wait(&alice, serde_json::to_vec(&event("au-1", "EUR")).unwrap()).await;
+        assert_eq!(ok.status, UploadState::Stored);
+        let export = alice
+            .api()
+            .create_export()
+            .body(types::ExportRequest {
+                type_: None,
+                from: None,
+                to: None,
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        let mut url = None;
+        for _ in 0..600 {
+            let e = alice
+                .api()
+                .get_export()
+                .export_id(export.export_id.clone())
+                .send()
+                .await
+                .unwrap()
+                .into_inner();
+            if e.status != types::ExportState::Running {
+                url = e.download_url;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let url = url.expect("the export finished with a download URL");
+        let r = http.get(&url).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        // The same URL with another signature, and with another key.
+        let forged = format!("{}&sig=00", url.split("&sig=").next().unwrap());
+        let r = http.get(&forged).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+        let other = url.replace("/alice/", "/bob/");
+        assert_eq!(
+            http.get(&other).send().await.unwrap().status().as_u16(),
+            403
+        );
+        let ticket = alice
+            .api()
+            .create_upload()
+            .body(types::UploadRequest {
+                content_length: None,
+                content_type: None,
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        let put_url = ticket.url.replace("/alice/", "/bob/");
+        let r = http.put(&put_url).body("{}").send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+        (url, put_url)
+    });
+    let sig = url.split("&sig=").nth(1).unwrap().to_string();
+    let logs = server.log_lines();
+    let requests = |op: &str, status: u64| {
+        logs.iter()
+            .filter(|l| l["kind"] == "request" && l["operation"] == op && l["status"] == status)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let ok = requests("presigned_download", 200);
+    assert_eq!(ok.len(), 1, "{logs:#?}");
+    assert_eq!(ok[0]["user"], "alice");
+    assert!(
+        ok[0]["resources"]
+            .as_str()
+            .unwrap()
+            .starts_with("key=exports/alice/")
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l["kind"] == "download" && l["owner"] == "alice")
+    );
+    assert_eq!(requests("presigned_download", 403).len(), 2);
+    assert_eq!(requests("presigned_upload", 403).len(), 1);
+    let denied: Vec<_> = logs
+        .iter()
+        .filter(|l| l["kind"] == "presign_denied")
+        .collect();
+    assert_eq!(denied.len(), 3, "{denied:#?}");
+    assert!(
+        denied
+            .iter()
+            .all(|l| l["reason"].as_str().unwrap().contains("signature"))
+    );
+    assert!(
+        denied
+            .iter()
+            .any(|l| l["method"] == "PUT" && l["key"].as_str().unwrap().contains("/bob/")),
+        "{denied:#?}"
+    );
+    assert!(
+        !logs.iter().any(|l| l.to_string().contains(&sig)),
+        "a signature was logged"
+    );
+    assert!(!put_url.is_empty());
+}
+
+/// 20 concurrent reprocess requests on one quarantined upload: exactly one is accepted (the
+/// others 409), and the upload ends quarantined again with exactly one further notification.
+fn concurrent_reprocess_is_accepted_once(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_on(backend, dir.path());
+    rt().block_on(async {
+        let alice = Arc::new(server.client("alice"));
+        let bad = upload_and_wait(&alice, serde_json::to_vec(&event("rp-1", "eur")).unwrap()).await;
+        assert_eq!(bad.status, UploadState::Quarantined);
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (alice, id) = (alice.clone(), bad.upload_id.clone());
+            calls.spawn(async move {
+                match alice
+                    .api()
+                    .reprocess_quarantine()
+                    .upload_id(id)
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.status().as_u16(),
+                    Err(e) => ClientError::from(e).status().unwrap_or(0),
+                }
+            });
+        }
+        let mut statuses = Vec::new();
+        while let Some(s) = calls.join_next().await {
+            statuses.push(s.unwrap());
+        }
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses.iter().filter(|&&s| s == 202).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert!(
+            statuses.iter().all(|&s| s == 202 || s == 409),
+            "{statuses:?}"
+        );
+        let after = wait_final(&alice, &bad.upload_id).await;
+        assert_eq!(after.status, UploadState::Quarantined);
+        // Exactly two notifications: the first quarantine and the one reprocess. Wait
+        // (bounded) for a second to appear, then make sure no third does while the upload
+        // is final and its object gone.
+        let mut notes = 0;
+        for _ in 0..600 {
+            notes = alice
+                .api()
+                .list_notifications()
+                .send()
+                .await
+                .unwrap()
+                .into_inner()
+                .items
+                .len();
+            if notes >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(notes, 2);
+        // A later reprocess is accepted again (the claim ended with the outcome).
+        let r = alice
+            .api()
+            .reprocess_quarantine()
+            .upload_id(bad.upload_id.clone())
+            .send()
+            .await;
+        assert_eq!(r.map(|r| r.status().as_u16()).unwrap_or(0), 202);
     });
 }

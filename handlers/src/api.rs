@@ -23,6 +23,11 @@ use eventpulse_generated::types::{
 };
 use std::sync::Arc;
 
+/// How long a reprocess claim (`EventTable::reopen_upload`) holds before another request may
+/// take it over: far longer than a claim takes to be followed by its copy, so only a claim
+/// whose request failed or crashed in between is ever taken over.
+pub const REOPEN_LEASE: Duration = Duration::minutes(15);
+
 /// Tunables of the API.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -439,18 +444,20 @@ impl EventPulseApi for Api {
                 q.upload_id
             )));
         }
-        // Reopen first, so that the copy below, which on AWS itself triggers processing, finds
-        // the upload pending. The entry stays listed (and reopening stays possible) until
-        // processing ends, so a failure after this line loses nothing: retrying the
-        // request repeats the steps.
+        // Claim it first (one conditional write: of concurrent requests exactly one gets
+        // here), so that the copy below, which on AWS itself triggers processing, finds the
+        // upload pending. The entry stays listed until processing ends; a claim whose copy
+        // never happened (a failure after this line) may be taken again once it is older
+        // than REOPEN_LEASE, so retrying the request then repeats the steps.
+        let now = self.clock.now();
         if !self
             .table
-            .reopen_upload(&p.user_id, &q.upload_id)
+            .reopen_upload(&p.user_id, &q.upload_id, now, now - REOPEN_LEASE)
             .await
             .map_err(storage)?
         {
             return Err(ApiError::conflict(format!(
-                "Upload {} is not quarantined any more.",
+                "Upload {} is being reprocessed or is not quarantined any more; retry when its status is final.",
                 q.upload_id
             )));
         }

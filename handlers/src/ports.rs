@@ -287,11 +287,22 @@ pub trait EventTable: Send + Sync {
         notification: &Notification,
     ) -> PortResult<bool>;
 
-    /// Quarantined → pending, for reprocessing. The quarantine entry stays listed until
-    /// processing ends: `mark_stored` removes it, `commit_quarantined` replaces it. Idempotent:
-    /// true when the upload has a quarantine entry and is now pending (also if it already
-    /// was); false when it has no entry or is stored.
-    async fn reopen_upload(&self, owner: &str, upload_id: &str) -> PortResult<bool>;
+    /// Claims the upload for one reprocess: quarantined → pending, recording `at` as the
+    /// claim's time, in one conditional write, so that of any number of concurrent callers
+    /// exactly one gets true (the reprocess rule: refused while processing). The quarantine
+    /// entry stays listed until processing ends: `mark_stored` removes it,
+    /// `commit_quarantined` replaces it. A pending upload whose claim is older than
+    /// `stale_before` (a reprocess that failed or crashed between its claim and its copy)
+    /// may be claimed again; one claimed with no recorded time counts as stale. False, changing
+    /// nothing, when the upload has no quarantine entry, is stored, or is pending under a
+    /// fresh claim.
+    async fn reopen_upload(
+        &self,
+        owner: &str,
+        upload_id: &str,
+        at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> PortResult<bool>;
     async fn get_quarantine(
         &self,
         owner: &str,

@@ -31,7 +31,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use eventpulse_handlers::ports::{Bucket, Object, ObjectInfo, ObjectStore, PortError, PortResult};
 use sha2::{Digest, Sha256};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -46,6 +46,9 @@ const MAX_CONTENT_TYPE: usize = 256;
 const MAX_KEY_BYTES: usize = 1024;
 /// NAME_MAX of common filesystems.
 const MAX_SEGMENT_BYTES: usize = 255;
+/// Objects, staged uploads and every other file of the store: the owner's only (the data
+/// dir holds every tenant's data).
+const FILE_MODE: u32 = 0o600;
 /// Temporary files older than this are left over from a crash.
 const STALE_TMP: Duration = Duration::from_secs(3600);
 
@@ -165,11 +168,12 @@ impl FsObjectStore {
         let root = data_dir.as_ref().join("objects");
         for b in BUCKETS {
             let dir = root.join(bucket_dir(b));
-            fs::create_dir_all(&dir)
+            crate::create_private_dir_all(&dir)
                 .map_err(|e| io_error(format!("creating {}", dir.display()), e))?;
         }
         let tmp = root.join(".tmp");
-        fs::create_dir_all(&tmp).map_err(|e| io_error(format!("creating {}", tmp.display()), e))?;
+        crate::create_private_dir_all(&tmp)
+            .map_err(|e| io_error(format!("creating {}", tmp.display()), e))?;
         sweep_stale(&tmp);
         Ok(Self {
             inner: Arc::new(Inner { root, tmp }),
@@ -302,7 +306,7 @@ impl Inner {
         write: impl FnOnce(&mut File) -> io::Result<()>,
     ) -> PortResult<DateTime<Utc>> {
         let what = || format!("writing {key:?}");
-        let mut file = OpenOptions::new()
+        let mut file = crate::private_file_options()
             .write(true)
             .create_new(true)
             .open(tmp)
@@ -317,7 +321,7 @@ impl Inner {
         // A concurrent delete may prune the parent directory between its creation and the
         // rename; try again then.
         for attempt in 0.. {
-            match fs::create_dir_all(parent) {
+            match crate::create_private_dir_all(parent) {
                 Ok(()) => {}
                 Err(e)
                     if matches!(
@@ -368,6 +372,45 @@ impl Inner {
         let last_modified = self.write_atomically(&path, key, |f| {
             f.write_all(header.as_bytes())?;
             f.write_all(bytes)
+        })?;
+        Ok(ObjectInfo {
+            key: key.to_string(),
+            size,
+            etag,
+            last_modified,
+        })
+    }
+
+    /// Writes the object `key` from the first `size` bytes of `src`, whose hex SHA-256 is
+    /// `etag` (a [`Staged`] upload).
+    fn put_from(
+        &self,
+        bucket: Bucket,
+        key: &str,
+        mut src: File,
+        size: u64,
+        etag: String,
+        content_type: &str,
+    ) -> PortResult<ObjectInfo> {
+        let path = self.path(bucket, key)?;
+        if content_type.len() > MAX_CONTENT_TYPE || content_type.contains(['\n', '\r']) {
+            return Err(PortError::permanent(format!(
+                "content type {content_type:?} refused"
+            )));
+        }
+        let header = format!("{MAGIC}{etag} {size} {content_type}\n");
+        let last_modified = self.write_atomically(&path, key, |f| {
+            f.write_all(header.as_bytes())?;
+            src.seek(SeekFrom::Start(0))?;
+            let copied = io::copy(&mut (&src).take(size), f)?;
+            if copied == size {
+                Ok(())
+            } else {
+                Err(io::Error::new(
+                    ErrorKind::UnexpectedEof,
+                    "the staged upload is shorter than what was received",
+                ))
+            }
         })?;
         Ok(ObjectInfo {
             key: key.to_string(),
@@ -572,6 +615,107 @@ fn walk(
         // Symbolic links and other special files are not objects.
     }
     Ok(())
+}
+
+/// An object being received in pieces (a streamed upload). Its content goes to a temporary
+/// file in `objects/.tmp` as it arrives, hashed on the way, so that memory does not grow with
+/// it; it becomes an object only at [`Staged::commit`]. Dropped without a commit (a client
+/// that stopped sending, a cancelled request), its file is removed.
+pub struct Staged {
+    inner: Arc<Inner>,
+    path: PathBuf,
+    file: Option<tokio::fs::File>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl FsObjectStore {
+    /// Starts receiving an object.
+    pub async fn stage(&self) -> PortResult<Staged> {
+        let path = self
+            .inner
+            .tmp
+            .join(format!("{}.part", uuid::Uuid::new_v4().simple()));
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).read(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(FILE_MODE);
+        let file = options
+            .open(&path)
+            .await
+            .map_err(|e| io_error("staging an upload", e))?;
+        Ok(Staged {
+            inner: self.inner.clone(),
+            path,
+            file: Some(file),
+            hasher: Sha256::new(),
+            size: 0,
+        })
+    }
+}
+
+impl Staged {
+    /// Appends `chunk`.
+    pub async fn write(&mut self, chunk: &[u8]) -> PortResult<()> {
+        use tokio::io::AsyncWriteExt;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| PortError::permanent("staged upload already committed"))?;
+        file.write_all(chunk)
+            .await
+            .map_err(|e| io_error("staging an upload", e))?;
+        self.hasher.update(chunk);
+        self.size += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes received so far.
+    pub fn len(&self) -> u64 {
+        self.size
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Writes what was received as the object `key` (atomically, as [`ObjectStore::put`]
+    /// does), then removes the staged file.
+    pub async fn commit(
+        mut self,
+        bucket: Bucket,
+        key: &str,
+        content_type: &str,
+    ) -> PortResult<ObjectInfo> {
+        use tokio::io::AsyncWriteExt;
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| PortError::permanent("staged upload already committed"))?;
+        file.flush()
+            .await
+            .map_err(|e| io_error("staging an upload", e))?;
+        let src = file.into_std().await;
+        let etag = hex::encode(std::mem::take(&mut self.hasher).finalize());
+        let (inner, key, content_type, size) = (
+            self.inner.clone(),
+            key.to_string(),
+            content_type.to_string(),
+            self.size,
+        );
+        blocking("object store put", move || {
+            inner.put_from(bucket, &key, src, size, etag, &content_type)
+        })
+        .await
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        drop(self.file.take());
+        // One unlink; a file a crash leaves is swept at the next open.
+        let _ = fs::remove_file(&self.path);
+    }
 }
 
 #[async_trait]
@@ -783,7 +927,7 @@ mod tests {
             .expect("put");
         let path = store.bucket_path(Bucket::Process).join("cut.json");
         let len = fs::metadata(&path).expect("meta").len();
-        OpenOptions::new()
+        fs::OpenOptions::new()
             .write(true)
             .open(&path)
             .expect("open")

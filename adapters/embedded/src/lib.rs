@@ -20,11 +20,31 @@ mod notify;
 mod sqlite;
 
 pub use compose::Embedded;
-pub use fs::FsObjectStore;
+pub use fs::{FsObjectStore, Staged};
 pub use notify::{LocalNotifier, RetryPolicy};
 pub use sqlite::SqliteTable;
 
 use eventpulse_handlers::ports::{PortError, PortResult};
+
+/// Creates `dir` and any missing parents, owner-only (0700 on Unix): a data dir holds every
+/// tenant's data, so no other local user may list or read it. Directories that exist keep
+/// their mode.
+pub fn create_private_dir_all(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Opens `path` for writing as a new file, owner-only (0600 on Unix) from the moment it
+/// exists.
+pub(crate) fn private_file_options() -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
 
 /// The SQLite file inside a data directory.
 pub const TABLE_FILE: &str = "eventpulse.sqlite3";

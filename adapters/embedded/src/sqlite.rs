@@ -125,6 +125,12 @@ DROP INDEX events_by_type_time;
 CREATE INDEX events_by_time ON events (owner, occurred_at, event_id) WHERE visible = 1;
 CREATE INDEX events_by_type_time ON events (owner, event_type, occurred_at, event_id) WHERE visible = 1;
 "#,
+    r#"
+-- reopen_upload's claim: when a reprocess took the upload (quarantined -> pending), so that
+-- concurrent reprocess requests get one claim, and a claim whose request died can be taken
+-- over once stale.
+ALTER TABLE uploads ADD COLUMN reopened_at TEXT;
+"#,
 ];
 
 /// The table in SQLite; cheap to clone.
@@ -780,9 +786,17 @@ impl SqliteTable {
     pub fn open(path: impl AsRef<Path>) -> PortResult<Self> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            crate::create_private_dir_all(dir)
                 .map_err(|e| PortError::permanent(format!("creating {}: {e}", dir.display())))?;
         }
+        // Created owner-only before SQLite sees it (SQLite would use 0644); its -wal and -shm
+        // files take the database file's mode. An existing file is left as it is.
+        crate::private_file_options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| PortError::permanent(format!("creating {}: {e}", path.display())))?;
         let mut conn = Connection::open(&path).map_err(db_error)?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(db_error)?;
@@ -995,8 +1009,15 @@ impl EventTable for SqliteTable {
         .await
     }
 
-    async fn reopen_upload(&self, owner: &str, upload_id: &str) -> PortResult<bool> {
+    async fn reopen_upload(
+        &self,
+        owner: &str,
+        upload_id: &str,
+        at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> PortResult<bool> {
         let (owner, upload_id) = (owner.to_string(), upload_id.to_string());
+        let (at, stale_before) = (ts(&at)?, ts(&stale_before)?);
         self.with("reopen_upload", move |c| {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -1015,13 +1036,16 @@ impl EventTable for SqliteTable {
                 return Ok(false);
             }
             // Pending again: the final-state fields describe nothing until it is final again.
-            // Already pending (a retried reopen) is fine: reopening is idempotent.
+            // The condition is the claim: quarantined, or pending under a stale claim.
             let n = tx
                 .execute(
                     "UPDATE uploads SET status = 'pending', etag = NULL, event_count = NULL,
-                         processed_at = NULL, reason_code = NULL
-                     WHERE owner = ?1 AND upload_id = ?2 AND status IN ('quarantined', 'pending')",
-                    params![owner, upload_id],
+                         processed_at = NULL, reason_code = NULL, reopened_at = ?3
+                     WHERE owner = ?1 AND upload_id = ?2
+                       AND (status = 'quarantined'
+                            OR (status = 'pending'
+                                AND (reopened_at IS NULL OR reopened_at < ?4)))",
+                    params![owner, upload_id, at, stale_before],
                 )
                 .map_err(db_error)?;
             tx.commit().map_err(db_error)?;

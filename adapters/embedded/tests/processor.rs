@@ -581,7 +581,12 @@ async fn a_reprocessed_upload_that_is_stored_leaves_quarantine() {
     // Reprocess after the user fixed the cause: reopen, then the object comes back.
     assert!(
         env.table
-            .reopen_upload("alice", "u-7")
+            .reopen_upload(
+                "alice",
+                "u-7",
+                chrono::Utc::now(),
+                chrono::Utc::now() - eventpulse_handlers::api::REOPEN_LEASE
+            )
             .await
             .expect("reopen")
     );

@@ -8,29 +8,45 @@ use serde::{Deserialize, Serialize};
 
 pub const ISSUER: &str = "eventpulse-local";
 pub const AUDIENCE: &str = "eventpulse";
+/// The longest a token may be valid (`exp - iat`); longer ones are refused, so a leaked
+/// token stops working within this time at the latest.
+pub const MAX_TOKEN_HOURS: i64 = 30 * 24;
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+const LEEWAY_SECS: i64 = 30;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,
     iss: String,
     aud: String,
-    iat: i64,
+    /// Required on verification (a token without it is refused); optional here so that its
+    /// absence gets its own message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
     exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
 }
 
-/// Signs a token for `user`, valid for `ttl`.
+/// Signs a token for `user`, valid for `ttl` (at most [`MAX_TOKEN_HOURS`]; a negative `ttl`
+/// gives an expired token, for tests).
 pub fn mint(secret: &[u8], user: &str, ttl: chrono::Duration) -> anyhow::Result<String> {
     anyhow::ensure!(
         is_valid_owner(user),
         "`{user}` is not a valid user id: 1-128 of A-Z a-z 0-9 . _ @ -, starting with a letter or digit"
+    );
+    anyhow::ensure!(
+        ttl.num_hours().abs() <= MAX_TOKEN_HOURS,
+        "a token may be valid for at most {MAX_TOKEN_HOURS} hours"
     );
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         sub: user.into(),
         iss: ISSUER.into(),
         aud: AUDIENCE.into(),
-        iat: now,
+        iat: Some(now),
         exp: now + ttl.num_seconds(),
+        nbf: None,
     };
     Ok(jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -51,7 +67,8 @@ impl JwtAuthenticator {
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS.unsigned_abs();
         Self {
             key: DecodingKey::from_secret(secret),
             validation,
@@ -59,6 +76,13 @@ impl JwtAuthenticator {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+        // RFC 7515 4.1.11: a token naming extensions that must be understood (`crit`) is
+        // refused by a recipient that implements none.
+        if jsonwebtoken::decode_header(token).is_ok_and(|h| h.crit.is_some()) {
+            return Err(ApiError::unauthorized(
+                "The token's header lists critical extensions (crit); this server implements none.",
+            ));
+        }
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
                 ApiError::unauthorized(match e.kind() {
@@ -74,11 +98,31 @@ impl JwtAuthenticator {
                     ErrorKind::InvalidIssuer => "The token was issued for another issuer.",
                     ErrorKind::InvalidAudience => "The token was issued for another audience.",
                     ErrorKind::MissingRequiredClaim(_) => {
-                        "The token lacks a required claim (sub, exp, iss, aud)."
+                        "The token lacks a required claim (sub, exp, iss, aud, iat)."
+                    }
+                    ErrorKind::ImmatureSignature => {
+                        "The token is not valid yet (nbf is in the future)."
                     }
                     _ => "The bearer token is malformed.",
                 })
             })?;
+        let claims = &data.claims;
+        let now = chrono::Utc::now().timestamp();
+        let Some(iat) = claims.iat else {
+            return Err(ApiError::unauthorized(
+                "The token lacks a required claim (sub, exp, iss, aud, iat).",
+            ));
+        };
+        if iat > now.saturating_add(LEEWAY_SECS) {
+            return Err(ApiError::unauthorized(
+                "The token claims to be issued in the future (iat); check the clocks.",
+            ));
+        }
+        if claims.exp.saturating_sub(iat) > MAX_TOKEN_HOURS * 3600 {
+            return Err(ApiError::unauthorized(format!(
+                "The token is valid for longer than {MAX_TOKEN_HOURS} hours (exp - iat); get a shorter-lived one."
+            )));
+        }
         if !is_valid_owner(&data.claims.sub) {
             return Err(ApiError::unauthorized(
                 "The token's subject is not a valid user id.",
@@ -92,12 +136,18 @@ impl JwtAuthenticator {
 
 impl Authenticator for JwtAuthenticator {
     fn authenticate(&self, parts: &http::request::Parts) -> Result<Principal, ApiError> {
-        let header = parts
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .ok_or_else(|| {
-                ApiError::unauthorized("Send a bearer token: Authorization: Bearer <token>.")
-            })?;
+        let mut all = parts.headers.get_all(http::header::AUTHORIZATION).iter();
+        let header = all.next().ok_or_else(|| {
+            ApiError::unauthorized("Send a bearer token: Authorization: Bearer <token>.")
+        })?;
+        // Which of two would count is ambiguous (proxies and servers disagree): refuse.
+        let more = all.count();
+        if more > 0 {
+            return Err(ApiError::bad_request(format!(
+                "The request has {} Authorization headers; send exactly one: Authorization: Bearer <token>.",
+                more + 1
+            )));
+        }
         let value = header
             .to_str()
             .map_err(|_| ApiError::unauthorized("The Authorization header is not ASCII."))?;
@@ -182,8 +232,9 @@ mod tests {
             sub: "alice".into(),
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
-            iat: now,
+            iat: Some(now),
             exp: now + 60,
+            nbf: None,
         };
         assert!(
             status_detail(a.verify(&sign(&Claims {
@@ -207,5 +258,91 @@ mod tests {
             .contains("subject")
         );
         assert!(mint(SECRET, "../bob", chrono::Duration::hours(1)).is_err());
+    }
+
+    fn sign(c: &Claims) -> String {
+        sign_with(&Header::new(Algorithm::HS256), c)
+    }
+
+    fn sign_with(h: &Header, c: &Claims) -> String {
+        jsonwebtoken::encode(h, c, &EncodingKey::from_secret(SECRET)).unwrap()
+    }
+
+    fn claims(iat: Option<i64>, exp: i64, nbf: Option<i64>) -> Claims {
+        Claims {
+            sub: "alice".into(),
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat,
+            exp,
+            nbf,
+        }
+    }
+
+    #[test]
+    fn refuses_a_token_not_valid_yet() {
+        let now = chrono::Utc::now().timestamp();
+        let a = JwtAuthenticator::new(SECRET);
+        let early = sign(&claims(Some(now), now + 7200, Some(now + 3600)));
+        assert!(status_detail(a.verify(&early)).contains("nbf"));
+        // Within the leeway, or in the past, nbf is fine.
+        let ok = sign(&claims(Some(now), now + 7200, Some(now + 5)));
+        assert_eq!(a.verify(&ok).unwrap().user_id, "alice");
+    }
+
+    #[test]
+    fn refuses_a_token_valid_for_too_long() {
+        let now = chrono::Utc::now().timestamp();
+        let a = JwtAuthenticator::new(SECRET);
+        let forever = sign(&claims(Some(now), now + 10 * 365 * 86400, None));
+        assert!(status_detail(a.verify(&forever)).contains("longer than"));
+        let longest = sign(&claims(Some(now), now + MAX_TOKEN_HOURS * 3600, None));
+        assert!(a.verify(&longest).is_ok());
+        // Minting refuses it too, instead of issuing a token the server refuses.
+        assert!(
+            mint(
+                SECRET,
+                "alice",
+                chrono::Duration::hours(MAX_TOKEN_HOURS + 1)
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn refuses_a_token_issued_in_the_future_or_without_iat() {
+        let now = chrono::Utc::now().timestamp();
+        let a = JwtAuthenticator::new(SECRET);
+        let future = sign(&claims(Some(now + 3600), now + 7200, None));
+        assert!(status_detail(a.verify(&future)).contains("iat"));
+        let skewed = sign(&claims(Some(now + 10), now + 7200, None));
+        assert!(a.verify(&skewed).is_ok(), "a small clock skew is tolerated");
+        let without = sign(&claims(None, now + 60, None));
+        assert!(status_detail(a.verify(&without)).contains("iat"));
+    }
+
+    #[test]
+    fn refuses_a_token_with_critical_extensions() {
+        let now = chrono::Utc::now().timestamp();
+        let mut h = Header::new(Algorithm::HS256);
+        h.crit = Some(vec!["exp".into()]);
+        let t = sign_with(&h, &claims(Some(now), now + 60, None));
+        assert!(status_detail(JwtAuthenticator::new(SECRET).verify(&t)).contains("crit"));
+    }
+
+    #[test]
+    fn two_authorization_headers_are_a_bad_request() {
+        let t = mint(SECRET, "alice", chrono::Duration::hours(1)).unwrap();
+        let (parts, ()) = http::Request::builder()
+            .header("authorization", format!("Bearer {t}"))
+            .header("authorization", "Bearer someone-else")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let e = JwtAuthenticator::new(SECRET)
+            .authenticate(&parts)
+            .unwrap_err();
+        assert_eq!(e.status, http::StatusCode::BAD_REQUEST);
+        assert!(e.detail.contains("2 Authorization headers"), "{}", e.detail);
     }
 }

@@ -7,7 +7,7 @@
 //! generated router, with the local HS256 tokens giving the caller (on AWS, Cognito's claims
 //! do). Uploads go straight to S3 (or moto) through its presigned URLs.
 
-use super::{Args, auth, docs_html, jwt_secret, secrets, shutdown_signal};
+use super::{Args, auth, docs_html, jwt_secret, secrets, shutdown_signal, warn_if_shared};
 use anyhow::Context;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use eventpulse_aws::{Aws, Clients, Settings};
@@ -28,8 +28,9 @@ use eventpulse_aws::provision::EVENTS_QUEUE_URL;
 const MAX_RECEIVES: u32 = 3;
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
+    eventpulse_embedded::create_private_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    warn_if_shared(&args.data_dir);
     let (secrets, _) = secrets::Secrets::load_or_create(&args.data_dir)?;
     let jwt = jwt_secret(args.jwt_secret.as_deref(), &args.data_dir)?;
     let clients = Clients::from_env().await;
@@ -125,9 +126,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     tracing::info!(%addr, backend = "aws", "eventpulse local is listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    super::serve::serve(listener, app, &args.limits, shutdown_signal()).await?;
     tracing::info!("finishing the messages in hand");
     let _ = stop_tx.send(true);
     for p in pollers {

@@ -8,6 +8,7 @@ pub mod aws;
 pub mod pipeline;
 pub mod presign;
 pub mod secrets;
+pub mod serve;
 pub mod server;
 
 use anyhow::Context;
@@ -42,6 +43,14 @@ pub struct Args {
     /// Events waiting for a worker before uploads are made to wait (back-pressure).
     #[arg(long, default_value_t = 256)]
     pub queue: usize,
+    /// Uploads (PUTs on presigned URLs) one user may have in progress at once; a PUT beyond
+    /// that waits up to --upload-wait seconds for one to end, then is refused with 429.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_uploads_per_user: u32,
+    /// Seconds a PUT waits for one of its user's upload slots (see --max-uploads-per-user).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub upload_wait: u64,
     /// Largest accepted object, in bytes.
     #[arg(long, default_value_t = eventpulse_contract_rt::json::DEFAULT_MAX_BYTES)]
     pub max_bytes: usize,
@@ -60,6 +69,8 @@ pub struct Args {
     /// With `--provision`: the name every resource is derived from.
     #[arg(long, default_value = "eventpulse-local")]
     pub prefix: String,
+    #[command(flatten)]
+    pub limits: serve::ConnLimits,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,12 +135,29 @@ pub fn jwt_secret(flag: Option<&str>, data_dir: &std::path::Path) -> anyhow::Res
     }
 }
 
+/// A data dir that existed before keeps its mode; say so when other users can enter it.
+pub(crate) fn warn_if_shared(data_dir: &std::path::Path) {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(data_dir) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                data_dir = %data_dir.display(),
+                mode = format!("{mode:o}"),
+                "the data dir is accessible to other users; `chmod 700` it (it holds every user's data)"
+            );
+        }
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.backend == Backend::Aws {
         return aws::run(args).await;
     }
-    std::fs::create_dir_all(&args.data_dir)
+    eventpulse_embedded::create_private_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    warn_if_shared(&args.data_dir);
     let (secrets, _) = secrets::Secrets::load_or_create(&args.data_dir)?;
     let jwt = jwt_secret(args.jwt_secret.as_deref(), &args.data_dir)?;
     let listener = tokio::net::TcpListener::bind(args.addr)
@@ -190,12 +218,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let app =
         eventpulse_generated_router::router(api, auth).merge(server::routes(server::Transfer {
             objects,
+            store: backend.objects.clone(),
             table: table.clone(),
             dispatcher,
             presigner,
             clock,
             max_object_bytes: args.max_bytes as u64,
             in_flight: Arc::default(),
+            receiving: Arc::new(server::UserSlots::new(
+                args.max_uploads_per_user as usize,
+                Duration::from_secs(args.upload_wait),
+            )),
         }));
 
     // Finish what a previous run left: objects never processed, exports cut off, and
@@ -264,9 +297,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     tracing::info!(%addr, data_dir = %args.data_dir.display(), "eventpulse local is listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    serve::serve(listener, app, &args.limits, shutdown_signal()).await?;
     tracing::info!("draining the processing queue");
     sweeper.abort();
     pipeline.drain().await;

@@ -39,7 +39,7 @@ impl Secrets {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         }
-        std::fs::create_dir_all(data_dir)
+        eventpulse_embedded::create_private_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let s = Secrets {
             jwt_secret: random_hex(),

@@ -87,6 +87,7 @@ macro_rules! __event_table_checks {
             commit_rule_holds_are_per_content,
             commit_quarantined,
             reopen_and_delete_quarantine,
+            reprocess_is_claimed_once,
             list_quarantine,
             list_events,
             notifications,
@@ -173,6 +174,53 @@ fn ok<T>(what: impl Display, r: PortResult<T>) -> T {
 }
 
 /// A fresh suffix, so that runs and checks never see each other's data.
+/// Runs `futures` concurrently on the calling task (their port calls overlap: blocking-pool
+/// work or requests in flight) and returns their outputs in order.
+async fn join_all<T: Unpin>(
+    futures: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + '_>>>,
+) -> Vec<T> {
+    struct JoinAll<'a, T> {
+        pending: Vec<Option<std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>>>,
+        done: Vec<Option<T>>,
+    }
+    impl<T: Unpin> std::future::Future for JoinAll<'_, T> {
+        type Output = Vec<T>;
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Vec<T>> {
+            let this = &mut *self;
+            for (slot, out) in this.pending.iter_mut().zip(this.done.iter_mut()) {
+                if let Some(f) = slot
+                    && let std::task::Poll::Ready(v) = f.as_mut().poll(cx)
+                {
+                    *out = Some(v);
+                    *slot = None;
+                }
+            }
+            if this.pending.iter().all(Option::is_none) {
+                std::task::Poll::Ready(this.done.iter_mut().filter_map(Option::take).collect())
+            } else {
+                std::task::Poll::Pending
+            }
+        }
+    }
+    let done = futures.iter().map(|_| None).collect();
+    JoinAll {
+        pending: futures.into_iter().map(Some).collect(),
+        done,
+    }
+    .await
+}
+
+/// `reopen_upload` now, with a claim lease of 15 minutes (what the API uses).
+async fn reopen(table: &dyn EventTable, owner: &str, upload_id: &str) -> PortResult<bool> {
+    let now = Utc::now();
+    table
+        .reopen_upload(owner, upload_id, now, now - crate::api::REOPEN_LEASE)
+        .await
+}
+
 fn unique() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }

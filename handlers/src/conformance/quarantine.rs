@@ -183,7 +183,8 @@ pub async fn commit_quarantined(table: &dyn EventTable) {
     assert!(outbox_of(table, &o).await.is_empty());
 }
 
-/// reopen_upload: quarantined → pending, still listed until processing ends (idempotent);
+/// reopen_upload: quarantined → pending, still listed until processing ends (one claim; a
+/// stale claim may be taken over);
 /// commit_stored removes the entry; delete_quarantine removes the entry only.
 pub async fn reopen_and_delete_quarantine(table: &dyn EventTable) {
     let o = owner("reopen");
@@ -203,7 +204,7 @@ pub async fn reopen_and_delete_quarantine(table: &dyn EventTable) {
     }
 
     assert!(
-        ok("reopen_upload", table.reopen_upload(&o, "r-1").await),
+        ok("reopen_upload", reopen(table, &o, "r-1").await),
         "conformance: reopen_upload of a quarantined upload must return true"
     );
     assert_eq!(
@@ -221,11 +222,26 @@ pub async fn reopen_and_delete_quarantine(table: &dyn EventTable) {
         "conformance: a reopened upload stays listed"
     );
     assert!(
+        !ok("reopen_upload (again)", reopen(table, &o, "r-1").await),
+        "conformance: reopen_upload must refuse an upload already claimed (a concurrent reprocess)"
+    );
+    // A claim older than the lease (its request died before the copy) may be taken over.
+    let now = Utc::now();
+    assert!(
         ok(
-            "reopen_upload (again)",
-            table.reopen_upload(&o, "r-1").await
+            "reopen_upload (stale claim)",
+            table
+                .reopen_upload(&o, "r-1", now, now + Duration::seconds(1))
+                .await
         ),
-        "conformance: reopen_upload must be idempotent (a retried reprocess)"
+        "conformance: reopen_upload must take over a claim older than stale_before"
+    );
+    assert!(
+        !ok(
+            "reopen_upload (fresh again)",
+            reopen(table, &o, "r-1").await
+        ),
+        "conformance: a taken-over claim is fresh again"
     );
     let fresh = UploadRecord {
         owner: o.clone(),
@@ -242,13 +258,13 @@ pub async fn reopen_and_delete_quarantine(table: &dyn EventTable) {
     assert!(
         !ok(
             "reopen_upload (pending, never quarantined)",
-            table.reopen_upload(&o, "r-fresh").await
+            reopen(table, &o, "r-fresh").await
         ),
         "conformance: reopen_upload of an upload without a quarantine entry must return false"
     );
     assert!(!ok(
         "reopen_upload (missing)",
-        table.reopen_upload(&o, "r-9").await
+        reopen(table, &o, "r-9").await
     ));
 
     // Reprocessing the same content quarantines it again, with a new notification.
@@ -281,7 +297,7 @@ pub async fn reopen_and_delete_quarantine(table: &dyn EventTable) {
     );
 
     // Or stored: reopen, then commit_stored succeeds.
-    assert!(ok("reopen_upload", table.reopen_upload(&o, "r-1").await));
+    assert!(ok("reopen_upload", reopen(table, &o, "r-1").await));
     let ev = event(&o, "r-ev", "page.view", "2026-11-27T10:00:00Z", "r-1", "x");
     assert_eq!(
         ok(
@@ -305,10 +321,7 @@ pub async fn reopen_and_delete_quarantine(table: &dyn EventTable) {
         "conformance: commit_stored must remove the upload's quarantine entry"
     );
     assert!(
-        !ok(
-            "reopen_upload (stored)",
-            table.reopen_upload(&o, "r-1").await
-        ),
+        !ok("reopen_upload (stored)", reopen(table, &o, "r-1").await),
         "conformance: reopen_upload of a stored upload must return false"
     );
     assert_eq!(
@@ -317,7 +330,7 @@ pub async fn reopen_and_delete_quarantine(table: &dyn EventTable) {
     );
 
     // delete_quarantine refuses while the upload is being reprocessed.
-    assert!(ok("reopen_upload", table.reopen_upload(&o, "r-2").await));
+    assert!(ok("reopen_upload", reopen(table, &o, "r-2").await));
     assert!(
         !ok(
             "delete_quarantine (pending)",
@@ -431,4 +444,81 @@ pub async fn list_quarantine(table: &dyn EventTable) {
         "conformance: `after` is exclusive in the newest-first order"
     );
     mark_all_delivered(table, &o).await;
+}
+
+/// Concurrent reprocess requests on one quarantined upload (issue 8: 20 of them got 11
+/// acceptances and 5 notifications): of N concurrent `reopen_upload` calls exactly one
+/// claims the upload, and its reprocessing, even delivered several times at once, records
+/// exactly one further notification.
+pub async fn reprocess_is_claimed_once(table: &dyn EventTable) {
+    const N: usize = 20;
+    let o = owner("claim");
+    let at = t("2026-11-27T10:00:00Z");
+    let first = quarantine_notification(&format!("c-{}", unique()), "c-1", at);
+    assert!(ok(
+        "commit_quarantined",
+        table
+            .commit_quarantined(
+                &quarantined_upload(&o, "c-1", "etag-c"),
+                &quarantine_record(&o, "c-1", at),
+                &first
+            )
+            .await
+    ));
+    let claims = join_all(
+        (0..N)
+            .map(|_| Box::pin(reopen(table, &o, "c-1")) as std::pin::Pin<Box<_>>)
+            .collect(),
+    )
+    .await;
+    let won = claims
+        .into_iter()
+        .map(|r| ok("reopen_upload (concurrent)", r))
+        .filter(|&w| w)
+        .count();
+    assert_eq!(
+        won, 1,
+        "conformance: of {N} concurrent reopen_upload calls exactly one may claim the upload"
+    );
+    // The one reprocess quarantines the same object again; its event delivered several
+    // times at once (at-least-once delivery) still records one notification.
+    let later = at + Duration::minutes(1);
+    let notes: Vec<_> = (0..5)
+        .map(|i| quarantine_notification(&format!("c-again-{i}-{}", unique()), "c-1", later))
+        .collect();
+    let upload = quarantined_upload(&o, "c-1", "etag-c");
+    let entry = quarantine_record(&o, "c-1", later);
+    let commits = join_all(
+        notes
+            .iter()
+            .map(|n| {
+                Box::pin(table.commit_quarantined(&upload, &entry, n)) as std::pin::Pin<Box<_>>
+            })
+            .collect(),
+    )
+    .await;
+    let committed = commits
+        .into_iter()
+        .map(|r| ok("commit_quarantined (concurrent)", r))
+        .filter(|&c| c)
+        .count();
+    assert_eq!(
+        committed, 1,
+        "conformance: concurrent commit_quarantined of one reprocess must record one notification"
+    );
+    assert_eq!(
+        ok(
+            "list_notifications",
+            table.list_notifications(&o, None, 100).await
+        )
+        .len(),
+        2,
+        "conformance: one quarantine plus one reprocess make exactly two notifications"
+    );
+    assert_eq!(
+        ok("get_upload", table.get_upload(&o, "c-1").await).map(|u| u.status),
+        Some(UploadState::Quarantined)
+    );
+    // Final again: a later reprocess may claim it.
+    assert!(ok("reopen_upload (later)", reopen(table, &o, "c-1").await));
 }

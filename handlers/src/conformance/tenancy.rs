@@ -185,7 +185,7 @@ pub async fn tenancy(table: &dyn EventTable) {
             "conformance: get_export leaks across owners"
         );
         assert!(
-            !ok("reopen_upload", table.reopen_upload(who, "bad").await),
+            !ok("reopen_upload", reopen(table, who, "bad").await),
             "conformance: reopen_upload must not touch another owner's upload"
         );
         assert!(
@@ -208,7 +208,7 @@ pub async fn tenancy(table: &dyn EventTable) {
     }
 
     // Owner-scoped writes of one owner leave the other's data as it was.
-    assert!(ok("reopen_upload", table.reopen_upload(&a, "bad").await));
+    assert!(ok("reopen_upload", reopen(table, &a, "bad").await));
     assert!(
         ok("get_quarantine", table.get_quarantine(&b, "bad").await).is_some(),
         "conformance: reopen_upload touched another owner"

@@ -116,6 +116,11 @@ impl ApiError {
         let status = StatusCode::PAYLOAD_TOO_LARGE;
         Self::new(status, "payload-too-large", "Payload too large", detail)
     }
+    /// The client stopped sending the request body (see `eventpulse local --body-timeout`).
+    pub fn request_timeout(detail: impl Into<String>) -> Self {
+        let status = StatusCode::REQUEST_TIMEOUT;
+        Self::new(status, "request-timeout", "Request timeout", detail)
+    }
     pub fn too_many_requests(detail: impl Into<String>, retry_after_secs: u64) -> Self {
         let status = StatusCode::TOO_MANY_REQUESTS;
         Self::new(status, "too-many-requests", "Too many requests", detail)

@@ -27,6 +27,8 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub mod limits;
+
 /// Largest accepted request body. Request bodies are small filter/option objects; anything
 /// bigger is a mistake or an attack, and refusing it before parsing bounds memory per request.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -457,6 +459,8 @@ async fn read_body(
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             return Err(if over_limit {
                 too_large()
+            } else if limits::is_body_timeout(&e) {
+                ApiError::request_timeout(format!("the request body stopped arriving: {e}"))
             } else {
                 ApiError::bad_request(format!("the request body could not be read: {e}"))
             });

@@ -25,7 +25,7 @@
 //! | `mark_stored` | TransactWriteItems [Update upload unless final, Delete quarantine entry]; on refusal GetItem, consistent | `U#{u}`, `Q#{u}` |
 //! | `release_events` | GetItem of the upload; per event UpdateItem `DELETE holders`, then DeleteItem `attribute_not_exists(holders)` | `U#{u}`; `E#{e}` |
 //! | `commit_quarantined` | TransactWriteItems [Update upload unless final, Put quarantine entry, Put notification `attribute_not_exists(pk)`] | `U#{u}`, `Q#{u}`, `N#{n}` |
-//! | `reopen_upload` | TransactWriteItems [ConditionCheck entry exists, Update upload quarantined/pending → pending] | `Q#{u}`, `U#{u}` |
+//! | `reopen_upload` | TransactWriteItems [ConditionCheck entry exists, Update upload quarantined (or pending under a stale `reopenedAt`) → pending, `reopenedAt`] | `Q#{u}`, `U#{u}` |
 //! | `delete_quarantine` | TransactWriteItems [Delete entry if it exists, ConditionCheck upload not pending] | `Q#{u}`, `U#{u}` |
 //! | `list_quarantine` | Query gsi1 descending, `gsi1sk < after` | gsi1 `O#{o}#Q` |
 //! | `get_event` | GetItem, consistent; holders' uploads by BatchGetItem, consistent | `O#{o}`, `E#{e}` |
@@ -73,6 +73,7 @@ pub use provision::{IndexDefinition, KeyDefinition, TableDefinition, provision, 
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
 use eventpulse_generated::types::Notification;
 use eventpulse_handlers::ports::{
     EventPosition, EventQuery, EventRecord, EventTable, ExportRecord, Held, MarkStored,
@@ -139,8 +140,14 @@ impl EventTable for DynamoTable {
     ) -> PortResult<bool> {
         DynamoTable::commit_quarantined(self, upload, quarantine, notification).await
     }
-    async fn reopen_upload(&self, owner: &str, upload_id: &str) -> PortResult<bool> {
-        DynamoTable::reopen_upload(self, owner, upload_id).await
+    async fn reopen_upload(
+        &self,
+        owner: &str,
+        upload_id: &str,
+        at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> PortResult<bool> {
+        DynamoTable::reopen_upload(self, owner, upload_id, at, stale_before).await
     }
     async fn get_quarantine(
         &self,

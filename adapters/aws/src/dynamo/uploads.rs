@@ -12,7 +12,7 @@ use super::items::{
 use super::reads::backoff;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use eventpulse_generated::types::{Notification, UploadState};
 use eventpulse_handlers::ports::{
     MarkStored, PortError, PortResult, QuarantineRecord, UploadRecord,
@@ -285,21 +285,32 @@ impl DynamoTable {
 
     /// [the quarantine entry exists; upload quarantined or pending → pending, its final
     /// fields removed].
-    pub(crate) async fn reopen_upload(&self, owner: &str, upload_id: &str) -> PortResult<bool> {
+    pub(crate) async fn reopen_upload(
+        &self,
+        owner: &str,
+        upload_id: &str,
+        at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> PortResult<bool> {
         const OP: &str = "reopen_upload";
         let mut entry = Expr::new();
         let listed = format!("attribute_exists({})", entry.name("pk"));
         let mut x = Expr::new();
         x.set("status", s(UploadState::Pending.to_string()))
+            .set("reopenedAt", s(ts(&at)?))
             .remove("etag")
             .remove("eventCount")
             .remove("processedAt")
             .remove("reasonCode");
-        let (pk, status) = (x.name("pk"), x.name("status"));
+        let (pk, status, reopened) = (x.name("pk"), x.name("status"), x.name("reopenedAt"));
         let quarantined = x.value("quarantined", s(UploadState::Quarantined.to_string()));
         let pending = x.value("pending", s(UploadState::Pending.to_string()));
+        let before = x.value("staleBefore", s(ts(&stale_before)?));
+        // The claim: quarantined, or pending under a stale claim (instants are fixed-width
+        // text, so `<` is time order).
         let condition = format!(
-            "attribute_exists({pk}) AND ({status} = {quarantined} OR {status} = {pending})"
+            "attribute_exists({pk}) AND ({status} = {quarantined} OR ({status} = {pending} \
+             AND (attribute_not_exists({reopened}) OR {reopened} < {before})))"
         );
         let actions = vec![
             self.check(
