@@ -402,15 +402,12 @@ impl Inner {
         let last_modified = self.write_atomically(&path, key, |f| {
             f.write_all(header.as_bytes())?;
             src.seek(SeekFrom::Start(0))?;
-            let copied = io::copy(&mut (&src).take(size), f)?;
-            if copied == size {
-                Ok(())
-            } else {
-                Err(io::Error::new(
-                    ErrorKind::UnexpectedEof,
-                    "the staged upload is shorter than what was received",
-                ))
-            }
+            copy_exactly(
+                &src,
+                f,
+                size,
+                "the staged upload is shorter than what was received",
+            )
         })?;
         Ok(ObjectInfo {
             key: key.to_string(),
@@ -481,15 +478,12 @@ impl Inner {
             .seek(SeekFrom::Start(0))
             .map_err(|e| io_error(format!("reading {from_key:?}"), e))?;
         let last_modified = self.write_atomically(&dst, to_key, |f| {
-            let copied = io::copy(&mut (&opened.file).take(total), f)?;
-            if copied == total {
-                Ok(())
-            } else {
-                Err(io::Error::new(
-                    ErrorKind::UnexpectedEof,
-                    "source shorter than its header says",
-                ))
-            }
+            copy_exactly(
+                &opened.file,
+                f,
+                total,
+                "source shorter than its header says",
+            )
         })?;
         Ok(Some(ObjectInfo {
             key: to_key.to_string(),
@@ -787,6 +781,16 @@ impl ObjectStore for FsObjectStore {
             inner.list(bucket, &prefix, start_after.as_deref(), limit)
         })
         .await
+    }
+}
+
+/// Copies exactly `n` bytes of `src` (from its current position) into `dst`; fewer is an
+/// `UnexpectedEof` saying `short`, so a truncated source never becomes a shorter object.
+fn copy_exactly(src: &File, dst: &mut File, n: u64, short: &str) -> io::Result<()> {
+    if io::copy(&mut src.take(n), dst)? == n {
+        Ok(())
+    } else {
+        Err(io::Error::new(ErrorKind::UnexpectedEof, short.to_string()))
     }
 }
 
