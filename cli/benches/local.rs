@@ -264,11 +264,13 @@ struct Ingest {
     polls: usize,
 }
 
-fn event_meta(e: &Event) -> (String, EventType) {
+/// An event's id and type; `None` for a type this client does not know.
+fn event_meta(e: &Event) -> (String, Option<EventType>) {
     match e {
-        Event::OrderPlacedEvent(x) => (x.event_id.to_string(), EventType::OrderPlaced),
-        Event::PageViewEvent(x) => (x.event_id.to_string(), EventType::PageView),
-        Event::SensorReadingEvent(x) => (x.event_id.to_string(), EventType::SensorReading),
+        Event::OrderPlacedEvent(x) => (x.event_id.to_string(), Some(EventType::OrderPlaced)),
+        Event::PageViewEvent(x) => (x.event_id.to_string(), Some(EventType::PageView)),
+        Event::SensorReadingEvent(x) => (x.event_id.to_string(), Some(EventType::SensorReading)),
+        Event::UnknownEvent(x) => (x.event_id.to_string(), None),
     }
 }
 
@@ -475,8 +477,8 @@ async fn client_loop(
                 let page = page.into_inner();
                 st.samples.push((kind, us));
                 st.items += page.items.len();
-                let wrong_type =
-                    filter.is_some_and(|f| page.items.iter().any(|e| event_meta(&e.event).1 != f));
+                let wrong_type = filter
+                    .is_some_and(|f| page.items.iter().any(|e| event_meta(&e.event).1 != Some(f)));
                 let short_first = kind == Kind::First
                     && page.items.len() < (PAGE_LIMIT as usize).min(total_events);
                 if wrong_type || short_first || page.items.len() > PAGE_LIMIT as usize {

@@ -919,6 +919,43 @@ fn exports_docs_and_published_contracts(backend: Backend) {
         )
         .unwrap();
         assert_eq!(schema, bundle);
+        // Every released version stays published, frozen as released; others are a 404.
+        let released = http
+            .get(format!("{}/v1/schemas/event/1", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(released.status(), 200);
+        assert_eq!(
+            released.headers()["content-type"],
+            "application/schema+json"
+        );
+        let released: Value = released.json().await.unwrap();
+        let frozen: Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join("released/upload-object.v1.bundle.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(released, frozen);
+        assert_eq!(
+            released["$id"],
+            "https://eventpulse.dev/schemas/v1/upload-object.bundle.json"
+        );
+        let unknown = http
+            .get(format!("{}/v1/schemas/event/999", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unknown.status(), 404);
+        assert_eq!(
+            unknown.headers()["content-type"],
+            "application/problem+json"
+        );
+        let p: types::Problem = unknown.json().await.unwrap();
+        assert_eq!(p.status, 404);
+        assert!(
+            p.detail.as_deref().unwrap_or("").contains("never released"),
+            "{p:?}"
+        );
         let docs = http
             .get(format!("{}/docs", server.base))
             .send()

@@ -60,6 +60,15 @@ problems repeat it as `requestId`, and the audit log records it.
 Lists are paginated with opaque cursors: pass `nextCursor` back as `cursor` with the same
 filters until it is absent. Cursors are signed and bound to the caller and the query.
 
+Versions: `info.version` is the contract's version, and its major version is in the
+upload schema's `$id`. Within a major version every change is compatible: uploads and
+requests valid before stay valid, and responses only gain optional properties and events
+of new types. Read responses as a tolerant reader: ignore properties you do not know and
+keep an event whose `type` you do not know as an opaque envelope (the response schemas are
+closed because they say exactly what this version sends; the generated Rust client reads
+them open). Each released major version's upload schema stays published at
+`GET /v1/schemas/event/{version}`.
+
 
 Version: 1.0.0*/
 pub struct Client {
@@ -323,6 +332,26 @@ let response = client.get_event_schema()
     pub fn get_event_schema(&self) -> builder::GetEventSchema<'_> {
         builder::GetEventSchema::new(self)
     }
+    /**The published JSON Schema of an upload object, as released in one major version
+
+Every released major version stays published, frozen as it was released (its `$id`
+names the version): uploaders validating against an older version can fetch it here.
+`GET /v1/schemas/event` serves the current version.
+
+
+Sends a `GET` request to `/v1/schemas/event/{version}`
+
+Arguments:
+- `version`: A released major version, such as `1`.
+```ignore
+let response = client.get_released_event_schema()
+    .version(version)
+    .send()
+    .await;
+```*/
+    pub fn get_released_event_schema(&self) -> builder::GetReleasedEventSchema<'_> {
+        builder::GetReleasedEventSchema::new(self)
+    }
     /**This OpenAPI document
 
 Sends a `GET` request to `/openapi.yaml`
@@ -363,7 +392,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct CreateUpload<'a> {
         client: &'a super::Client,
-        body: Result<eventpulse_generated::types::UploadRequest, String>,
+        body: Result<eventpulse_generated::reader::UploadRequest, String>,
     }
     impl<'a> CreateUpload<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -374,12 +403,12 @@ pub mod builder {
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<eventpulse_generated::types::UploadRequest>,
+            V: std::convert::TryInto<eventpulse_generated::reader::UploadRequest>,
         {
             self.body = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `eventpulse_generated :: types :: UploadRequest` for body failed"
+                    "conversion to `eventpulse_generated :: reader :: UploadRequest` for body failed"
                         .to_string()
                 });
             self
@@ -388,8 +417,8 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<
-            ResponseValue<eventpulse_generated::types::UploadTicket>,
-            Error<eventpulse_generated::types::Problem>,
+            ResponseValue<eventpulse_generated::reader::UploadTicket>,
+            Error<eventpulse_generated::reader::Problem>,
         > {
             let Self { client, body } = self;
             let body = body.map_err(Error::InvalidRequest)?;
@@ -474,7 +503,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetUpload<'a> {
         client: &'a super::Client,
-        upload_id: Result<eventpulse_generated::types::UploadId, String>,
+        upload_id: Result<eventpulse_generated::reader::UploadId, String>,
     }
     impl<'a> GetUpload<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -485,12 +514,12 @@ pub mod builder {
         }
         pub fn upload_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<eventpulse_generated::types::UploadId>,
+            V: std::convert::TryInto<eventpulse_generated::reader::UploadId>,
         {
             self.upload_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `eventpulse_generated :: types :: UploadId` for upload_id failed"
+                    "conversion to `eventpulse_generated :: reader :: UploadId` for upload_id failed"
                         .to_string()
                 });
             self
@@ -499,8 +528,8 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<
-            ResponseValue<eventpulse_generated::types::UploadStatus>,
-            Error<eventpulse_generated::types::Problem>,
+            ResponseValue<eventpulse_generated::reader::UploadStatus>,
+            Error<eventpulse_generated::reader::Problem>,
         > {
             let Self { client, upload_id } = self;
             let upload_id = upload_id.map_err(Error::InvalidRequest)?;
@@ -572,11 +601,11 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListEvents<'a> {
         client: &'a super::Client,
-        cursor: Result<Option<eventpulse_generated::types::Cursor>, String>,
+        cursor: Result<Option<eventpulse_generated::reader::Cursor>, String>,
         from: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
         to: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
-        type_: Result<Option<eventpulse_generated::types::EventType>, String>,
+        type_: Result<Option<eventpulse_generated::reader::EventType>, String>,
     }
     impl<'a> ListEvents<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -591,13 +620,13 @@ pub mod builder {
         }
         pub fn cursor<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<eventpulse_generated::types::Cursor>,
+            V: std::convert::TryInto<eventpulse_generated::reader::Cursor>,
         {
             self.cursor = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `eventpulse_generated :: types :: Cursor` for cursor failed"
+                    "conversion to `eventpulse_generated :: reader :: Cursor` for cursor failed"
                         .to_string()
                 });
             self
@@ -643,13 +672,13 @@ pub mod builder {
         }
         pub fn type_<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<eventpulse_generated::types::EventType>,
+            V: std::convert::TryInto<eventpulse_generated::reader::EventType>,
         {
             self.type_ = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `eventpulse_generated :: types :: EventType` for type_ failed"
+                    "conversion to `eventpulse_generated :: reader :: EventType` for type_ failed"
                         .to_string()
                 });
             self
@@ -658,8 +687,8 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<
-            ResponseValue<eventpulse_generated::types::EventPage>,
-            Error<eventpulse_generated::types::Problem>,
+            ResponseValue<eventpulse_generated::reader::EventPage>,
+            Error<eventpulse_generated::reader::Problem>,
         > {
             let Self { client, cursor, from, limit, to, type_ } = self;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
@@ -738,7 +767,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetEvent<'a> {
         client: &'a super::Client,
-        event_id: Result<eventpulse_generated::types::EventId, String>,
+        event_id: Result<eventpulse_generated::reader::EventId, String>,
     }
     impl<'a> GetEvent<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -749,12 +778,12 @@ pub mod builder {
         }
         pub fn event_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<eventpulse_generated::types::EventId>,
+            V: std::convert::TryInto<eventpulse_generated::reader::EventId>,
         {
             self.event_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `eventpulse_generated :: types :: EventId` for event_id failed"
+                    "conversion to `eventpulse_generated :: reader :: EventId` for event_id failed"
                         .to_string()
                 });
             self
@@ -763,8 +792,8 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<
-            ResponseValue<eventpulse_generated::types::StoredEvent>,
-            Error<eventpulse_generated::types::Problem>,
+            ResponseValue<eventpulse_generated::reader::StoredEvent>,
+            Error<eventpulse_generated::reader::Problem>,
         > {
             let Self { client, event_id } = self;
             let event_id = event_id.map_err(Error::InvalidRequest)?;
@@ -836,7 +865,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListQuarantine<'a> {
         client: &'a super::Client,
-        cursor: Result<Option<eventpulse_generated::types::Cursor>, String>,
+        cursor: Result<Option<eventpulse_generated::reader::Cursor>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
     }
     impl<'a> ListQuarantine<'a> {
@@ -849,13 +878,13 @@ pub mod builder {
         }
         pub fn cursor<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<eventpulse_generated::types::Cursor>,
+            V: std::convert::TryInto<eventpulse_generated::reader::Cursor>,
         {
             self.cursor = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `eventpulse_generated :: types :: Cursor` for cursor failed"
+                    "conversion to `eventpulse_generated :: reader :: Cursor` for cursor failed"
                         .to_string()
                 });
             self
@@ -877,8 +906,8 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<
-            ResponseValue<eventpulse_generated::types::QuarantinePage>,
-            Error<eventpulse_generated::types::Problem>,
+            ResponseValue<eventpulse_generated::reader::QuarantinePage>,
+            Error<eventpulse_generated::reader::Problem>,
         > {
             let Self { client, cursor, limit } = self;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
@@ -944,7 +973,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetQuarantine<'a> {
         client: &'a super::Client,
-        upload_id: Result<eventpulse_generated::types::UploadId, String>,
+        upload_id: Result<eventpulse_generated::reader::UploadId, String>,
     }
     impl<'a> GetQuarantine<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -955,12 +984,12 @@ pub mod builder {
         }
         pub fn upload_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<eventpulse_generated::types::UploadId>,
+            V: std::convert::TryInto<eventpulse_generated::reader::UploadId>,
         {
             self.upload_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `eventpulse_generated :: types :: UploadId` for upload_id failed"
+                    "conversion to `eventpulse_generated :: reader :: UploadId` for upload_id failed"
                         .to_string()
                 });
             self
@@ -969,8 +998,8 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<
-            ResponseValue<eventpulse_generated::types::QuarantineReport>,
-            Error<eventpulse_generated::types::Problem>,
+            ResponseValue<eventpulse_generated::reader::QuarantineReport>,
+            Error<eventpulse_generated::reader::Problem>,
         > {
             let Self { client, upload_id } = self;
             let upload_id = upload_id.map_err(Error::InvalidRequest)?;
@@ -1043,7 +1072,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct DeleteQuarantine<'a> {
         client: &'a super::Client,
-        upload_id: Result<eventpulse_generated::types::UploadId, String>,
+        upload_id: Result<eventpulse_generated::reader::UploadId, String>,
     }
     impl<'a> DeleteQuarantine<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -1054,12 +1083,12 @@ pub mod builder {
         }
         pub fn upload_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<eventpulse_generated::types::UploadId>,
+            V: std::convert::TryInto<eventpulse_generated::reader::UploadId>,
         {
             self.upload_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `eventpulse_generated :: types :: UploadId` for upload_id failed"
+                    "conversion to `eventpulse_generated :: reader :: UploadId` for upload_id failed"
                         .to_string()
                 });
             self
@@ -1067,7 +1096,7 @@ pub mod builder {
         ///Sends a `DELETE` request to `/v1/quarantine/{uploadId}`
         pub async fn send(
             self,
-        ) -> Result<ResponseValue<()>, Error<eventpulse_generated::types::Problem>> {
+        ) -> Result<ResponseValue<()>, Error<eventpulse_generated::reader::Problem>> {
             let Self { client, upload_id } = self;
             let upload_id = upload_id.map_err(Error::InvalidRequest)?;
             let url = format!(
@@ -1139,7 +1168,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetQuarantineObject<'a> {
         client: &'a super::Client,
-        upload_id: Result<eventpulse_generated::types::UploadId, String>,
+        upload_id: Result<eventpulse_generated::reader::UploadId, String>,
     }
     impl<'a> GetQuarantineObject<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -1150,12 +1179,12 @@ pub mod builder {
         }
         pub fn upload_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<eventpulse_generated::types::UploadId>,
+            V: std::convert::TryInto<eventpulse_generated::reader::UploadId>,
         {
             self.upload_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `eventpulse_generated :: types :: UploadId` for upload_id failed"
+                    "conversion to `eventpulse_generated :: reader :: UploadId` for upload_id failed"
                         .to_string()
                 });
             self
@@ -1165,7 +1194,7 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<ByteStream>,
-            Error<eventpulse_generated::types::Problem>,
+            Error<eventpulse_generated::reader::Problem>,
         > {
             let Self { client, upload_id } = self;
             let upload_id = upload_id.map_err(Error::InvalidRequest)?;
@@ -1230,7 +1259,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ReprocessQuarantine<'a> {
         client: &'a super::Client,
-        upload_id: Result<eventpulse_generated::types::UploadId, String>,
+        upload_id: Result<eventpulse_generated::reader::UploadId, String>,
     }
     impl<'a> ReprocessQuarantine<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -1241,12 +1270,12 @@ pub mod builder {
         }
         pub fn upload_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<eventpulse_generated::types::UploadId>,
+            V: std::convert::TryInto<eventpulse_generated::reader::UploadId>,
         {
             self.upload_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `eventpulse_generated :: types :: UploadId` for upload_id failed"
+                    "conversion to `eventpulse_generated :: reader :: UploadId` for upload_id failed"
                         .to_string()
                 });
             self
@@ -1255,8 +1284,8 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<
-            ResponseValue<eventpulse_generated::types::UploadStatus>,
-            Error<eventpulse_generated::types::Problem>,
+            ResponseValue<eventpulse_generated::reader::UploadStatus>,
+            Error<eventpulse_generated::reader::Problem>,
         > {
             let Self { client, upload_id } = self;
             let upload_id = upload_id.map_err(Error::InvalidRequest)?;
@@ -1336,7 +1365,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListNotifications<'a> {
         client: &'a super::Client,
-        cursor: Result<Option<eventpulse_generated::types::Cursor>, String>,
+        cursor: Result<Option<eventpulse_generated::reader::Cursor>, String>,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
     }
     impl<'a> ListNotifications<'a> {
@@ -1349,13 +1378,13 @@ pub mod builder {
         }
         pub fn cursor<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<eventpulse_generated::types::Cursor>,
+            V: std::convert::TryInto<eventpulse_generated::reader::Cursor>,
         {
             self.cursor = value
                 .try_into()
                 .map(Some)
                 .map_err(|_| {
-                    "conversion to `eventpulse_generated :: types :: Cursor` for cursor failed"
+                    "conversion to `eventpulse_generated :: reader :: Cursor` for cursor failed"
                         .to_string()
                 });
             self
@@ -1377,8 +1406,8 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<
-            ResponseValue<eventpulse_generated::types::NotificationPage>,
-            Error<eventpulse_generated::types::Problem>,
+            ResponseValue<eventpulse_generated::reader::NotificationPage>,
+            Error<eventpulse_generated::reader::Problem>,
         > {
             let Self { client, cursor, limit } = self;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
@@ -1444,7 +1473,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct CreateExport<'a> {
         client: &'a super::Client,
-        body: Result<eventpulse_generated::types::ExportRequest, String>,
+        body: Result<eventpulse_generated::reader::ExportRequest, String>,
     }
     impl<'a> CreateExport<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -1455,12 +1484,12 @@ pub mod builder {
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<eventpulse_generated::types::ExportRequest>,
+            V: std::convert::TryInto<eventpulse_generated::reader::ExportRequest>,
         {
             self.body = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `eventpulse_generated :: types :: ExportRequest` for body failed"
+                    "conversion to `eventpulse_generated :: reader :: ExportRequest` for body failed"
                         .to_string()
                 });
             self
@@ -1469,8 +1498,8 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<
-            ResponseValue<eventpulse_generated::types::ExportStatus>,
-            Error<eventpulse_generated::types::Problem>,
+            ResponseValue<eventpulse_generated::reader::ExportStatus>,
+            Error<eventpulse_generated::reader::Problem>,
         > {
             let Self { client, body } = self;
             let body = body.map_err(Error::InvalidRequest)?;
@@ -1555,7 +1584,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetExport<'a> {
         client: &'a super::Client,
-        export_id: Result<eventpulse_generated::types::ExportId, String>,
+        export_id: Result<eventpulse_generated::reader::ExportId, String>,
     }
     impl<'a> GetExport<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -1566,12 +1595,12 @@ pub mod builder {
         }
         pub fn export_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<eventpulse_generated::types::ExportId>,
+            V: std::convert::TryInto<eventpulse_generated::reader::ExportId>,
         {
             self.export_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `eventpulse_generated :: types :: ExportId` for export_id failed"
+                    "conversion to `eventpulse_generated :: reader :: ExportId` for export_id failed"
                         .to_string()
                 });
             self
@@ -1580,8 +1609,8 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<
-            ResponseValue<eventpulse_generated::types::ExportStatus>,
-            Error<eventpulse_generated::types::Problem>,
+            ResponseValue<eventpulse_generated::reader::ExportStatus>,
+            Error<eventpulse_generated::reader::Problem>,
         > {
             let Self { client, export_id } = self;
             let export_id = export_id.map_err(Error::InvalidRequest)?;
@@ -1663,7 +1692,7 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<ByteStream>,
-            Error<eventpulse_generated::types::Problem>,
+            Error<eventpulse_generated::reader::Problem>,
         > {
             let Self { client } = self;
             let url = format!("{}/v1/schemas/event", client.baseurl,);
@@ -1697,6 +1726,90 @@ pub mod builder {
             }
         }
     }
+    /**Builder for [`Client::get_released_event_schema`]
+
+[`Client::get_released_event_schema`]: super::Client::get_released_event_schema*/
+    #[derive(Debug, Clone)]
+    pub struct GetReleasedEventSchema<'a> {
+        client: &'a super::Client,
+        version: Result<eventpulse_generated::reader::SchemaVersion, String>,
+    }
+    impl<'a> GetReleasedEventSchema<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                version: Err("version was not initialized".to_string()),
+            }
+        }
+        pub fn version<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<eventpulse_generated::reader::SchemaVersion>,
+        {
+            self.version = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `eventpulse_generated :: reader :: SchemaVersion` for version failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/schemas/event/{version}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<ByteStream>,
+            Error<eventpulse_generated::reader::Problem>,
+        > {
+            let Self { client, version } = self;
+            let version = version.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/schemas/event/{}", client.baseurl, encode_path(& version
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client.client.get(url).headers(header_map).build()?;
+            let info = OperationInfo {
+                operation_id: "get_released_event_schema",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => Ok(ResponseValue::stream(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
     /**Builder for [`Client::get_openapi`]
 
 [`Client::get_openapi`]: super::Client::get_openapi*/
@@ -1713,7 +1826,7 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<ByteStream>,
-            Error<eventpulse_generated::types::Problem>,
+            Error<eventpulse_generated::reader::Problem>,
         > {
             let Self { client } = self;
             let url = format!("{}/openapi.yaml", client.baseurl,);
@@ -1763,7 +1876,7 @@ pub mod builder {
             self,
         ) -> Result<
             ResponseValue<ByteStream>,
-            Error<eventpulse_generated::types::Problem>,
+            Error<eventpulse_generated::reader::Problem>,
         > {
             let Self { client } = self;
             let url = format!("{}/docs", client.baseurl,);

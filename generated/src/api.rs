@@ -10,6 +10,13 @@ use crate::types;
 pub const SCHEMAS: &str = r##"{
   "components": {
     "schemas": {
+      "SchemaVersion": {
+        "description": "A major version of the contract.",
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 6,
+        "pattern": "^[1-9][0-9]*$"
+      },
       "Cursor": {
         "description": "Opaque pagination cursor.",
         "type": "string",
@@ -100,6 +107,7 @@ pub static OPERATIONS: &[&rt::Operation] = &[
     &CREATE_EXPORT,
     &GET_EXPORT,
     &GET_EVENT_SCHEMA,
+    &GET_RELEASED_EVENT_SCHEMA,
     &GET_OPENAPI,
     &GET_DOCS,
 ];
@@ -523,6 +531,36 @@ pub static GET_EVENT_SCHEMA: rt::Operation = rt::Operation {
     params: &[],
     body: None,
 };
+/// The inputs of `get_released_event_schema` (`GET /v1/schemas/event/{version}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetReleasedEventSchemaRequest {
+    /// A released major version, such as `1`.
+    pub version: types::SchemaVersion,
+}
+/// The outcomes of `get_released_event_schema` (`GET /v1/schemas/event/{version}`) other than errors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GetReleasedEventSchemaResponse {
+    /// 200: The JSON Schema of that version.
+    Ok(::serde_json::Map<::std::string::String, ::serde_json::Value>),
+}
+/// The table of `get_released_event_schema` (`GET /v1/schemas/event/{version}`).
+pub static GET_RELEASED_EVENT_SCHEMA: rt::Operation = rt::Operation {
+    id: "get_released_event_schema",
+    method: "GET",
+    path: "/v1/schemas/event/{version}",
+    secured: false,
+    params: &[
+        rt::Param {
+            name: "version",
+            location: rt::In::Path,
+            required: true,
+            wire: rt::Wire::String,
+            default: None,
+            schema: r##"{"$ref":"#/components/schemas/SchemaVersion"}"##,
+        },
+    ],
+    body: None,
+};
 /// The inputs of `get_openapi` (`GET /openapi.yaml`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetOpenapiRequest {}
@@ -723,6 +761,20 @@ pub trait EventPulseApi: Send + Sync + 'static {
         req: GetEventSchemaRequest,
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<GetEventSchemaResponse, ApiError>,
+    > + Send;
+    /// The published JSON Schema of an upload object, as released in one major version
+    ///
+    /// Every released major version stays published, frozen as it was released (its `$id`
+    /// names the version): uploaders validating against an older version can fetch it here.
+    /// `GET /v1/schemas/event` serves the current version.
+    ///
+    /// `GET /v1/schemas/event/{version}`
+    fn get_released_event_schema(
+        &self,
+        ctx: &RequestContext,
+        req: GetReleasedEventSchemaRequest,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<GetReleasedEventSchemaResponse, ApiError>,
     > + Send;
     /// This OpenAPI document
     ///

@@ -600,6 +600,31 @@ impl EventPulseApi for Api {
         Ok(GetEventSchemaResponse::Ok(schema))
     }
 
+    async fn get_released_event_schema(
+        &self,
+        _ctx: &RequestContext,
+        req: GetReleasedEventSchemaRequest,
+    ) -> Result<GetReleasedEventSchemaResponse, ApiError> {
+        let version = req.version.to_string();
+        let text = eventpulse_generated::RELEASED_SCHEMAS
+            .iter()
+            .find(|(n, _)| n.to_string() == version)
+            .map(|(_, text)| *text)
+            .ok_or_else(|| {
+                let released: Vec<String> = eventpulse_generated::RELEASED_SCHEMAS
+                    .iter()
+                    .map(|(n, _)| n.to_string())
+                    .collect();
+                ApiError::not_found(format!(
+                    "Version {version} of the upload schema was never released; released versions: {}.",
+                    released.join(", ")
+                ))
+            })?;
+        let schema: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(text).map_err(|e| corrupt("a released schema", e))?;
+        Ok(GetReleasedEventSchemaResponse::Ok(schema))
+    }
+
     async fn get_openapi(
         &self,
         _ctx: &RequestContext,

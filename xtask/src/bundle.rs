@@ -22,7 +22,10 @@ use std::path::Path;
 pub const ENVELOPE_FILE: &str = "event.schema.json";
 pub const UPLOAD_OBJECT_FILE: &str = "upload-object.schema.json";
 pub const EVENTS_DIR: &str = "events";
-pub const BUNDLE_ID: &str = "https://eventpulse.dev/schemas/v1/upload-object.bundle.json";
+/// The `$id` of the published bundle of major version `major`.
+pub fn bundle_id(major: u64) -> String {
+    format!("https://eventpulse.dev/schemas/v{major}/upload-object.bundle.json")
+}
 const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
 
 /// All definitions, flat and named, with `$ref`s of the form `#/$defs/Name`.
@@ -359,7 +362,7 @@ pub fn closure(set: &SchemaSet, roots: &[&str]) -> BTreeMap<String, Value> {
 ///
 /// Its root is the upload object; `$defs` holds everything the root reaches plus
 /// `EventEnvelope`, which the validator uses to report on events whose `type` is unknown.
-pub fn upload_bundle(set: &SchemaSet, files: &BTreeMap<String, Value>) -> Result<Value> {
+pub fn upload_bundle(set: &SchemaSet, files: &BTreeMap<String, Value>, id: &str) -> Result<Value> {
     let source = &files[UPLOAD_OBJECT_FILE];
     let title = source["title"].as_str().unwrap_or("UploadObject");
     let mut root = set.defs[title].clone();
@@ -367,7 +370,7 @@ pub fn upload_bundle(set: &SchemaSet, files: &BTreeMap<String, Value>) -> Result
     defs.remove(title);
     let mut out = Map::new();
     out.insert("$schema".into(), json!(DIALECT));
-    out.insert("$id".into(), json!(BUNDLE_ID));
+    out.insert("$id".into(), json!(id));
     if let Some(o) = root.as_object_mut() {
         out.append(o);
     }

@@ -1,8 +1,8 @@
 //! The typed Rust client, by progenitor, from `openapi.yaml`.
 //!
-//! Every component type is replaced by the one in `eventpulse_generated::types`, so a value
-//! the client returns is the same Rust type the server produced, and there is one definition
-//! of each schema in Rust.
+//! Every component type is replaced by the one in `eventpulse_generated::reader`: the
+//! tolerant-reader view of the same schemas ([`crate::reader`]), so a client built today
+//! still reads responses of a later compatible version (new properties, new event types).
 
 use anyhow::{Context, Result, anyhow};
 use progenitor_impl::{GenerationSettings, Generator, InterfaceStyle, TagStyle};
@@ -24,8 +24,10 @@ fn problem_json_as_json(v: &mut Value) {
     }
 }
 
+/// `components` are the reader view's (see [`crate::reader::view`]).
 pub fn generate(spec: &Value, components: &serde_json::Map<String, Value>) -> Result<String> {
     let mut spec = spec.clone();
+    spec["components"]["schemas"] = Value::Object(components.clone());
     problem_json_as_json(&mut spec);
     let spec: openapiv3::OpenAPI =
         serde_json::from_value(spec).context("openapi.yaml does not parse as OpenAPI 3.0")?;
@@ -37,7 +39,7 @@ pub fn generate(spec: &Value, components: &serde_json::Map<String, Value>) -> Re
     for name in components.keys() {
         settings.with_replacement(
             name,
-            format!("eventpulse_generated::types::{name}"),
+            format!("eventpulse_generated::reader::{name}"),
             std::iter::empty(),
         );
     }

@@ -23,7 +23,7 @@ license.workspace = true
 publish.workspace = true
 ";
 
-pub fn generate() -> Vec<Artifact> {
+pub fn generate(released: &[u64]) -> Vec<Artifact> {
     vec![
         Artifact {
             path: "generated/Cargo.toml".into(),
@@ -31,7 +31,7 @@ pub fn generate() -> Vec<Artifact> {
         },
         Artifact {
             path: "generated/src/lib.rs".into(),
-            contents: generated_lib(),
+            contents: generated_lib(released),
         },
         Artifact {
             path: "generated/router/Cargo.toml".into(),
@@ -76,15 +76,28 @@ http.workspace = true
     )
 }
 
-fn generated_lib() -> String {
+fn generated_lib(released: &[u64]) -> String {
+    let entries: String = released
+        .iter()
+        .map(|n| {
+            format!(
+                "    ({n}, include_str!(\"../../released/{}\")),\n",
+                crate::compat::bundle_file(*n)
+            )
+        })
+        .collect();
     format!(
         r#"{header}//! Everything EventPulse derives from `schema/` and `openapi.yaml`, written by
 //! `cargo xtask codegen`.
 //!
-//! - [`types`]: typify output for every component schema.
+//! - [`types`]: typify output for every component schema, as the server writes and
+//!   validates them (closed where the schema is).
+//! - [`reader`]: the same schemas as a tolerant reader reads responses: unknown properties
+//!   ignored, an event of an unknown type read as `UnknownEvent`. The client uses these.
 //! - [`api`]: the server interface of `openapi.yaml` without a server: the [`api::EventPulseApi`]
 //!   trait, typed requests and responses, and the operation tables.
-//! - [`OPENAPI_YAML`] and [`UPLOAD_OBJECT_SCHEMA`]: the published documents.
+//! - [`OPENAPI_YAML`] and [`UPLOAD_OBJECT_SCHEMA`]: the published documents;
+//!   [`RELEASED_SCHEMAS`]: the upload-object schema of every released version.
 //!
 //! The hand-written runtime this refers to is `eventpulse-contract-rt`; the axum router
 //! serving [`api::EventPulseApi`] is `eventpulse-generated-router`. Nothing here knows about
@@ -93,6 +106,9 @@ fn generated_lib() -> String {
 #[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, missing_docs, unused)]
 pub mod api;
+#[rustfmt::skip]
+#[allow(clippy::all, clippy::pedantic, missing_docs, unused)]
+pub mod reader;
 #[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, missing_docs, unused)]
 pub mod types;
@@ -104,6 +120,13 @@ pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
 /// JSON Schema 2020-12, every `$ref` resolved. Compile it with
 /// `eventpulse_contract_rt::Validator::new`.
 pub const UPLOAD_OBJECT_SCHEMA: &str = include_str!("../schema/upload-object.bundle.json");
+
+/// The upload-object schema of every released major version, frozen
+/// (`released/upload-object.v{{N}}.bundle.json`), as `(N, text)` in ascending order; served
+/// at `GET /v1/schemas/event/{{N}}`.
+#[rustfmt::skip]
+pub const RELEASED_SCHEMAS: &[(u64, &str)] = &[
+{entries}];
 "#,
         header = crate::RUST_HEADER
     )

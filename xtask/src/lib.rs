@@ -5,8 +5,11 @@
 pub mod apigw_gen;
 pub mod bundle;
 pub mod client_gen;
+pub mod compat;
 pub mod crates_gen;
 pub mod openapi;
+pub mod reader;
+pub mod release;
 pub mod server_gen;
 pub mod types_gen;
 
@@ -40,32 +43,71 @@ pub fn json_pretty(v: &serde_json::Value) -> Result<String> {
     Ok(serde_json::to_string_pretty(v)? + "\n")
 }
 
-/// Computes every artifact from the sources under `root`, writing nothing.
-pub fn generate(root: &Path) -> Result<Vec<Artifact>> {
+/// Where codegen writes the published bundle.
+pub const BUNDLE_PATH: &str = "generated/schema/upload-object.bundle.json";
+
+/// The published contract as the current sources make it: the bundle and `openapi.yaml`
+/// with its generated block, as text and parsed.
+pub struct Contract {
+    pub bundle: serde_json::Value,
+    pub bundle_text: String,
+    pub spec: serde_json::Value,
+    pub spec_text: String,
+    pub set: bundle::SchemaSet,
+}
+
+/// Computes the published documents from the sources under `root`, writing nothing.
+///
+/// The contract's version is `info.version` of `openapi.yaml`; its major version names the
+/// bundle (`$id` `https://eventpulse.dev/schemas/v{major}/upload-object.bundle.json`).
+pub fn contract(root: &Path) -> Result<Contract> {
     let files = bundle::load_dir(&root.join("schema"))?;
     let set = bundle::build(&files)?;
-    let mut out = Vec::new();
-
-    let upload = bundle::upload_bundle(&set, &files)?;
-    out.push(Artifact {
-        path: "generated/schema/upload-object.bundle.json".into(),
-        contents: json_pretty(&upload)?,
-    });
-
     let source =
         std::fs::read_to_string(root.join("openapi.yaml")).context("reading openapi.yaml")?;
     let spec_text = openapi::splice(&source, &openapi::components_block(&set)?)?;
     let spec: serde_json::Value =
         serde_yaml::from_str(&spec_text).context("openapi.yaml is not valid YAML")?;
-    out.push(Artifact {
-        path: "openapi.yaml".into(),
-        contents: spec_text.clone(),
-    });
+    let major = compat::major_of(&spec)?;
+    let bundle = bundle::upload_bundle(&set, &files, &bundle::bundle_id(major))?;
+    Ok(Contract {
+        bundle_text: json_pretty(&bundle)?,
+        bundle,
+        spec,
+        spec_text,
+        set,
+    })
+}
+
+/// Computes every artifact from the sources under `root`, writing nothing.
+pub fn generate(root: &Path) -> Result<Vec<Artifact>> {
+    let Contract {
+        bundle_text,
+        spec,
+        spec_text,
+        ..
+    } = contract(root)?;
+    let released = compat::released_versions(root)?;
+    let mut out = vec![
+        Artifact {
+            path: BUNDLE_PATH.into(),
+            contents: bundle_text,
+        },
+        Artifact {
+            path: "openapi.yaml".into(),
+            contents: spec_text,
+        },
+    ];
 
     let components = openapi::component_schemas(&spec)?;
     out.push(Artifact {
         path: "generated/src/types.rs".into(),
         contents: types_gen::generate(&components)?,
+    });
+    let reader_components = reader::view(&components)?;
+    out.push(Artifact {
+        path: "generated/src/reader.rs".into(),
+        contents: types_gen::generate(&reader_components)?,
     });
     let server = server_gen::generate(&spec, &components)?;
     out.push(Artifact {
@@ -76,10 +118,10 @@ pub fn generate(root: &Path) -> Result<Vec<Artifact>> {
         path: "generated/router/src/lib.rs".into(),
         contents: server.router,
     });
-    out.extend(crates_gen::generate());
+    out.extend(crates_gen::generate(&released));
     out.push(Artifact {
         path: "client/src/generated.rs".into(),
-        contents: client_gen::generate(&spec, &components)?,
+        contents: client_gen::generate(&spec, &reader_components)?,
     });
     out.push(Artifact {
         path: "infra/api/apigateway.openapi.yaml".into(),

@@ -1,9 +1,14 @@
 use anyhow::{Result, bail};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask codegen [--check]\n\
+const USAGE: &str = "usage: cargo xtask codegen [--check] | compat | release [--major]\n\
   codegen          regenerate every derived file from schema/ and openapi.yaml\n\
-  codegen --check  fail if a checked-in derived file is stale (writes nothing)";
+  codegen --check  fail if a checked-in derived file is stale (writes nothing)\n\
+  compat           compare the current contract with the latest released version; one line\n\
+                   per breaking change (BACKWARD: uploads, requests; FORWARD: responses)\n\
+  release          freeze the current contract under released/ (a minor release of the\n\
+                   latest major version, or the first release)\n\
+  release --major  freeze it as a new major version, when breaking changes are intended";
 
 fn main() -> ExitCode {
     match run() {
@@ -42,6 +47,33 @@ fn run() -> Result<()> {
             }
             println!("all generated files are fresh");
         }
+        ["compat"] => {
+            let v = xtask::compat::check(&root)?;
+            for p in &v.problems {
+                println!("{p}");
+            }
+            for b in &v.breaks {
+                println!("{b}");
+            }
+            let Some(n) = v.released else {
+                bail!("no released version to compare with");
+            };
+            if !v.breaks.is_empty() || !v.problems.is_empty() {
+                bail!(
+                    "{} breaking changes against released version {n}; if they are intended, `cargo xtask release --major` freezes a new major version",
+                    v.breaks.len() + v.problems.len()
+                );
+            }
+            if v.unchanged {
+                println!("compatible: the sources produce released version {n} exactly");
+            } else {
+                println!(
+                    "compatible with released version {n} (BACKWARD for uploads and requests, FORWARD for responses); the additive changes are not released yet: `cargo xtask release` freezes them"
+                );
+            }
+        }
+        ["release"] => println!("{}", xtask::release::release(&root, false)?),
+        ["release", "--major"] => println!("{}", xtask::release::release(&root, true)?),
         _ => bail!("{USAGE}"),
     }
     Ok(())

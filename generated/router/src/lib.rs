@@ -362,6 +362,35 @@ mod handlers {
             .await;
         rt::respond(&ctx, result.map(IntoHttp::into_http))
     }
+    impl IntoHttp for GetReleasedEventSchemaResponse {
+        fn into_http(self) -> ::axum::response::Response {
+            match self {
+                Self::Ok(body) => {
+                    rt::json_response(
+                        ::http::StatusCode::OK,
+                        "application/schema+json",
+                        &body,
+                    )
+                }
+            }
+        }
+    }
+    async fn handle_get_released_event_schema<A: EventPulseApi>(
+        api: Arc<A>,
+        endpoint: Arc<rt::Endpoint>,
+        request: ::axum::extract::Request,
+    ) -> ::axum::response::Response {
+        let (ctx, input) = endpoint.intake(request).await;
+        let result: ::std::result::Result<GetReleasedEventSchemaResponse, ApiError> = async {
+            let mut input = input?;
+            let req = GetReleasedEventSchemaRequest {
+                version: input.take(contract::In::Path, "version")?,
+            };
+            api.get_released_event_schema(&ctx, req).await
+        }
+            .await;
+        rt::respond(&ctx, result.map(IntoHttp::into_http))
+    }
     impl IntoHttp for GetOpenapiResponse {
         fn into_http(self) -> ::axum::response::Response {
             match self {
@@ -628,6 +657,25 @@ mod handlers {
                     .get({
                         let (api, endpoint) = (api.clone(), endpoint(&GET_EVENT_SCHEMA));
                         move |request: ::axum::extract::Request| handle_get_event_schema(
+                            api,
+                            endpoint,
+                            request,
+                        )
+                    })
+                    .fallback(|request: ::axum::extract::Request| rt::method_not_allowed(
+                        request,
+                        "GET, HEAD",
+                    )),
+            )
+            .route(
+                "/v1/schemas/event/{version}",
+                ::axum::routing::MethodRouter::new()
+                    .get({
+                        let (api, endpoint) = (
+                            api.clone(),
+                            endpoint(&GET_RELEASED_EVENT_SCHEMA),
+                        );
+                        move |request: ::axum::extract::Request| handle_get_released_event_schema(
                             api,
                             endpoint,
                             request,

@@ -146,6 +146,18 @@ impl EventPulseApi for Fake {
     ) -> Result<GetEventSchemaResponse, ApiError> {
         Ok(GetEventSchemaResponse::Ok(typed(json!({"type": "object"}))))
     }
+    async fn get_released_event_schema(
+        &self,
+        _: &RequestContext,
+        req: GetReleasedEventSchemaRequest,
+    ) -> Result<GetReleasedEventSchemaResponse, ApiError> {
+        match req.version.as_str() {
+            "1" => Ok(GetReleasedEventSchemaResponse::Ok(typed(
+                json!({"type": "object"}),
+            ))),
+            v => Err(ApiError::not_found(format!("no version {v}"))),
+        }
+    }
     async fn get_openapi(
         &self,
         _: &RequestContext,
@@ -308,6 +320,7 @@ async fn public_operations_need_no_token() {
         ("/openapi.yaml", "application/yaml"),
         ("/docs", "text/html"),
         ("/v1/schemas/event", "application/schema+json"),
+        ("/v1/schemas/event/1", "application/schema+json"),
     ] {
         let r = h.send(Request::get(uri).body(Body::empty()).unwrap()).await;
         assert_eq!(r.status, StatusCode::OK, "{uri}");
@@ -605,5 +618,31 @@ fn every_operation_is_in_the_table() {
         .filter(|op| !op.secured)
         .map(|op| op.id)
         .collect();
-    assert_eq!(public, ["get_event_schema", "get_openapi", "get_docs"]);
+    assert_eq!(
+        public,
+        [
+            "get_event_schema",
+            "get_released_event_schema",
+            "get_openapi",
+            "get_docs"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn released_schema_version_is_a_validated_path_parameter() {
+    let h = harness();
+    let r = h.get("/v1/schemas/event/1").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json(), json!({"type": "object"}));
+    // Not a major version: refused before the handler, naming the parameter.
+    let p = h
+        .get("/v1/schemas/event/v1")
+        .await
+        .invalid_at("/v1/schemas/event/v1", "/path/version");
+    assert_eq!(p.errors[0].keyword, "pattern");
+    // A version the handler does not know: its 404 comes through as a problem.
+    h.get("/v1/schemas/event/7")
+        .await
+        .problem(StatusCode::NOT_FOUND, "/v1/schemas/event/7");
 }
