@@ -24,6 +24,7 @@ fn a_fourth_event_type_is_one_file_and_one_registry_entry() {
     let tmp = tempfile::tempdir().unwrap();
     copy_dir(&root.join("schema"), &tmp.path().join("schema"));
     std::fs::copy(root.join("openapi.yaml"), tmp.path().join("openapi.yaml")).unwrap();
+    copy_dir(&root.join("released"), &tmp.path().join("released"));
 
     // 1. One schema file.
     let cart = json!({
@@ -85,7 +86,20 @@ fn a_fourth_event_type_is_one_file_and_one_registry_entry() {
         spec.contains("cart.abandoned: '#/components/schemas/CartAbandonedEvent'"),
         "no discriminator mapping"
     );
-    assert!(get("client/src/generated.rs").contains("eventpulse_generated::types::EventType"));
+    assert!(get("client/src/generated.rs").contains("eventpulse_generated::reader::EventType"));
+    let reader = get("generated/src/reader.rs");
+    assert!(
+        reader.contains("CartAbandonedEvent(CartAbandonedEvent),\n    UnknownEvent(UnknownEvent),"),
+        "the reader's Event enum lacks the new variant before its fallback"
+    );
+    // Compatible in both directions: nothing for the gate to report.
+    let verdict = xtask::compat::check(tmp.path()).unwrap();
+    let breaks: Vec<String> = verdict.breaks.iter().map(|b| b.to_string()).collect();
+    assert!(
+        breaks.is_empty() && verdict.problems.is_empty(),
+        "{breaks:?}"
+    );
+    assert!(!verdict.unchanged);
     assert!(get("infra/api/apigateway.openapi.yaml").contains("CartAbandonedData"));
 
     // The published bundle validates the new type, field by field.
