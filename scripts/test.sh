@@ -16,7 +16,8 @@
 # then runs every check, stopping at the first failure:
 #   cargo fmt, cargo clippy, cargo test (incl. the generated-files freshness test, and the
 #   eventpulse-aws tests against a moto server on an ephemeral loopback port, whose URL is
-#   exported as EVENTPULSE_MOTO_ENDPOINT for the rest of the run),
+#   exported as EVENTPULSE_MOTO_ENDPOINT for the rest of the run), cargo xtask compat (the
+#   compatibility gate against the latest released version),
 #   openapi-spec-validator, redocly lint, tools/check_examples.py, cfn-lint (with the
 #   serverless rules), the SAM transform (tools/sam_transform.py) linted again, and checkov
 #   on infra/template.yaml, and against a live
@@ -206,6 +207,9 @@ cargo_test() {
 }
 step "moto: start server on a free loopback port" start_moto
 step "cargo test --workspace" cargo_test
+# The compatibility gate: the current contract against the latest version under released/
+# (BACKWARD for uploads and requests, FORWARD for responses); one line per breaking change.
+step "cargo xtask compat" cargo xtask compat
 step "openapi-spec-validator openapi.yaml" "$VENV/bin/openapi-spec-validator" openapi.yaml
 step "redocly lint openapi.yaml" "$NODE_BIN/redocly" lint --config redocly.yaml openapi.yaml
 step "tools/check_examples.py" "$PY" tools/check_examples.py
@@ -341,6 +345,12 @@ if e["status"] != "done":
 print(json.dumps(e["exportId"]))
 ' >"$st/export-ids.dict"
     unset EVENTPULSE_API
+    # The released major versions (GET /v1/schemas/event/{version}).
+    local f n
+    for f in released/upload-object.v*.bundle.json; do
+        n=${f#released/upload-object.v}
+        printf '"%s"\n' "${n%.bundle.json}"
+    done >"$st/released-versions.dict"
     echo "$(wc -l <"$st/event-ids.dict") stored event(s) of alice; export $(cat "$st/export-ids.dict") done"
     # The Web Fuzzing Commons auth file that tools/schemathesis.toml names.
     "$PY" -c '

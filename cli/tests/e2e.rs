@@ -133,7 +133,14 @@ fn every_example_ends_in_the_expected_state_with_the_expected_report(backend: Ba
                     Verdict::Rejected(expected) => {
                         assert_ne!(folder, "valid", "{name} was refused offline");
                         assert_eq!(status.status, UploadState::Quarantined, "{folder}/{name}");
-                        assert_eq!(status.reason_code, Some(expected.reason), "{folder}/{name}");
+                        // The client reads with the tolerant-reader types, the domain
+                        // decides with the server's: compared as the JSON both mean.
+                        let reason = serde_json::to_value(expected.reason).unwrap();
+                        assert_eq!(
+                            serde_json::to_value(status.reason_code).unwrap(),
+                            reason,
+                            "{folder}/{name}"
+                        );
                         let report = ep
                             .api()
                             .get_quarantine()
@@ -142,7 +149,7 @@ fn every_example_ends_in_the_expected_state_with_the_expected_report(backend: Ba
                             .await
                             .unwrap()
                             .into_inner();
-                        assert_eq!(report.reason_code, expected.reason);
+                        assert_eq!(serde_json::to_value(report.reason_code).unwrap(), reason);
                         assert_eq!(report.error_count, expected.error_count, "{name}");
                         let pointers: Vec<_> =
                             report.errors.iter().map(|e| e.pointer.clone()).collect();
@@ -543,7 +550,7 @@ fn a_restart_keeps_everything_and_finishes_unfinished_objects() {
             .put_export(&eventpulse_handlers::ports::ExportRecord {
                 owner: "alice".into(),
                 export_id: "cutoff1".into(),
-                status: types::ExportState::Running,
+                status: eventpulse_generated::types::ExportState::Running,
                 query: Default::default(),
                 created_at: chrono::Utc::now(),
                 finished_at: None,
