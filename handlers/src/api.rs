@@ -111,7 +111,10 @@ fn typed_upload_id(id: &str) -> Result<types::UploadId, ApiError> {
 
 fn stored_event(e: EventRecord) -> Result<StoredEvent, ApiError> {
     Ok(StoredEvent {
-        event: serde_json::from_value(eventpulse_contract_rt::json::integral_numbers(e.body))
+        event: e
+            .body
+            .to_value()
+            .and_then(|v| serde_json::from_value(eventpulse_contract_rt::json::integral_numbers(v)))
             .map_err(|err| corrupt(format!("event {}", e.event_id), err))?,
         received_at: e.received_at,
         upload_id: typed_upload_id(&e.upload_id)?,

@@ -8,10 +8,10 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+pub use eventpulse_contract_rt::EventJson;
 use eventpulse_generated::types::{
     EventType, Notification, QuarantineReport, ReasonCode, UploadState,
 };
-use serde_json::Value;
 
 /// Why a port call failed, and whether trying again may help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,8 +109,9 @@ pub struct EventRecord {
     pub event_type: String,
     /// `occurredAt` as an instant, for ordering and range filters.
     pub occurred_at: DateTime<Utc>,
-    /// The event exactly as uploaded.
-    pub body: Value,
+    /// The event as uploaded (compact JSON, keys and number spellings as the uploader wrote
+    /// them), passed through as text.
+    pub body: EventJson,
     pub content_hash: String,
     pub received_at: DateTime<Utc>,
     pub upload_id: String,

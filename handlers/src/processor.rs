@@ -210,20 +210,24 @@ impl Processor {
         };
 
         let now = self.clock.now();
-        // The events move into the records: bodies are not copied on the way to the table.
+        // Each body becomes its JSON text once, here; from now on it is passed as text.
         let records: Vec<EventRecord> = events
             .into_iter()
-            .map(|e| EventRecord {
-                owner: owner.into(),
-                occurred_at: e.occurred_at.utc(),
-                event_id: e.event_id,
-                event_type: e.event_type,
-                body: e.body,
-                content_hash: e.content_hash,
-                received_at: now,
-                upload_id: upload_id.into(),
+            .map(|e| {
+                Ok(EventRecord {
+                    owner: owner.into(),
+                    occurred_at: e.occurred_at.utc(),
+                    body: eventpulse_contract_rt::EventJson::from_value(&e.body).map_err(
+                        |err| ProcessError::Internal(format!("event {}: {err}", e.event_id)),
+                    )?,
+                    event_id: e.event_id,
+                    event_type: e.event_type,
+                    content_hash: e.content_hash,
+                    received_at: now,
+                    upload_id: upload_id.into(),
+                })
             })
-            .collect();
+            .collect::<Result<_, ProcessError>>()?;
         let upload = UploadRecord {
             owner: owner.into(),
             upload_id: upload_id.into(),

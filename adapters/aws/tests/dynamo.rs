@@ -83,7 +83,7 @@ fn event(owner: &str, upload_id: &str, id: &str, variant: &str, second: u32) -> 
         event_type: "page.view".into(),
         occurred_at: at("2026-11-27T10:00:00Z") + chrono::Duration::seconds(second.into()),
         content_hash: format!("hash-{variant}-{id}"),
-        body,
+        body: eventpulse_handlers::ports::EventJson::from_value(&body).unwrap(),
         received_at: at("2026-11-27T10:30:00Z"),
         upload_id: upload_id.into(),
     }

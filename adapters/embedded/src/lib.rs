@@ -18,6 +18,7 @@ mod compose;
 mod fs;
 mod notify;
 mod sqlite;
+mod writer;
 
 pub use compose::Embedded;
 pub use fs::{FsObjectStore, Staged};

@@ -43,7 +43,7 @@ fn event(id: &str, at: &str) -> EventRecord {
         event_id: id.into(),
         event_type: "page.view".into(),
         occurred_at: t(at),
-        body: json!({"eventId": id, "type": "page.view", "occurredAt": at, "source": "s", "data": {"url": "https://e.com/"}}),
+        body: eventpulse_contract_rt::EventJson::from_value(&json!({"eventId": id, "type": "page.view", "occurredAt": at, "source": "s", "data": {"url": "https://e.com/"}})).unwrap(),
         content_hash: format!("hash-{id}"),
         received_at: t("2026-11-27T10:00:01.5Z"),
         upload_id: "s-1".into(),

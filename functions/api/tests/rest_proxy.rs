@@ -82,7 +82,7 @@ async fn store(backend: &Embedded, owner: &str, ids: &[&str]) {
                 event_type: "page.view".into(),
                 occurred_at: "2026-11-27T10:00:00Z".parse().expect("time"),
                 content_hash: format!("hash-{id}"),
-                body,
+                body: eventpulse_contract_rt::EventJson::from_value(&body).unwrap(),
                 received_at: now,
                 upload_id: upload.upload_id.clone(),
             }

@@ -61,8 +61,11 @@ async fn seed(deployment: &Deployment, ids: &[&str]) {
             event_type: "page.view".into(),
             occurred_at: "2026-11-27T10:00:00Z".parse().expect("time"),
             content_hash: format!("hash-{id}"),
-            body: json!({"eventId": id, "type": "page.view", "occurredAt": "2026-11-27T10:00:00Z",
+            body: eventpulse_contract_rt::EventJson::from_value(
+                &json!({"eventId": id, "type": "page.view", "occurredAt": "2026-11-27T10:00:00Z",
                          "source": "web", "data": {"url": "https://example.com/"}}),
+            )
+            .unwrap(),
             received_at: now,
             upload_id: upload.upload_id.clone(),
         })

@@ -271,7 +271,7 @@ fn event(
         event_type: event_type.into(),
         occurred_at: t(occurred_at),
         content_hash: sha(&canonical_json(&body)),
-        body,
+        body: eventpulse_contract_rt::EventJson::from_value(&body).expect("a JSON value"),
         received_at: t("2026-11-27T09:30:00.123456789Z"),
         upload_id: upload_id.into(),
     }

@@ -1,7 +1,8 @@
 //! The hand-written runtime of EventPulse's contract: what generated code (`eventpulse-generated`)
 //! refers to and what the domain calls, with no I/O and no HTTP server.
 //!
-//! - [`rt`]: the few types generated code refers to instead of typify's (`OccurredAt`).
+//! - [`rt`]: the few types generated code refers to instead of typify's (`OccurredAt`), and
+//!   [`EventJson`], an event as stored JSON text.
 //! - [`json`]: strict JSON intake.
 //! - [`validate`]: the upload-object validator, compiled from the bundle text it is given
 //!   (the published one is `eventpulse_generated::UPLOAD_OBJECT_SCHEMA`).
@@ -22,5 +23,5 @@ pub mod validate;
 pub use error::{ApiError, MAX_ERRORS, PROBLEM_BASE, Violation};
 pub use operation::{BodySpec, In, Operation, Param, Wire};
 pub use request::{AuditInfo, Authenticator, Principal, RequestContext};
-pub use rt::{InvalidTimestamp, OccurredAt};
+pub use rt::{EventJson, InvalidTimestamp, OccurredAt};
 pub use validate::{CompileError, Rejection, SchemaError, SchemaErrors, Validator};

@@ -111,3 +111,96 @@ mod tests {
         }
     }
 }
+
+/// One event as JSON text, exactly as the table holds it: validated at intake, then moved
+/// from the table to a response or an export without being parsed again (a page of 50
+/// events is written out as the stored text; see ARCHITECTURE.md, "Events pass through as
+/// text").
+///
+/// Cheap to clone (shared). Equality is on the text. Serialises as the JSON it holds, not as
+/// a string.
+#[derive(Clone)]
+pub struct EventJson(std::sync::Arc<serde_json::value::RawValue>);
+
+impl EventJson {
+    /// Checks that `text` is one JSON value (syntax only; the schema was checked at intake).
+    pub fn from_text(text: String) -> Result<Self, serde_json::Error> {
+        serde_json::value::RawValue::from_string(text).map(|raw| Self(raw.into()))
+    }
+
+    /// The compact JSON of `value`, keys in their order.
+    pub fn from_value(value: &serde_json::Value) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(|raw| Self(raw.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The event as a JSON value (for code that inspects it; the hot paths do not).
+    pub fn to_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_str(self.as_str())
+    }
+}
+
+impl PartialEq for EventJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl fmt::Debug for EventJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for EventJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EventJson {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventJson {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Box::<serde_json::value::RawValue>::deserialize(d).map(|raw| Self(raw.into()))
+    }
+}
+
+#[cfg(test)]
+mod event_json_tests {
+    use super::EventJson;
+    use serde_json::json;
+
+    #[test]
+    fn passes_through_as_json_text() {
+        let e = EventJson::from_text(r#"{"b":1,"a":[2.0,"x"]}"#.into()).unwrap();
+        // Written as the JSON it holds, inside other JSON, spelling kept (`2.0`, key order).
+        let page = serde_json::to_string(&json!({"items": [{"event": e.clone()}]})).unwrap();
+        assert_eq!(page, r#"{"items":[{"event":{"b":1,"a":[2.0,"x"]}}]}"#);
+        let direct = serde_json::to_string(&vec![e.clone()]).unwrap();
+        assert_eq!(direct, r#"[{"b":1,"a":[2.0,"x"]}]"#);
+        let back: Vec<EventJson> = serde_json::from_str(&direct).unwrap();
+        assert_eq!(back, vec![e.clone()]);
+        assert_eq!(e.to_value().unwrap(), json!({"b": 1, "a": [2.0, "x"]}));
+        assert_eq!(
+            EventJson::from_value(&json!({"b": 1, "a": [2.0]}))
+                .unwrap()
+                .as_str(),
+            r#"{"b":1,"a":[2.0]}"#
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_one_json_value() {
+        for bad in ["", "{", r#"{"a":1} x"#, "nope"] {
+            assert!(EventJson::from_text(bad.into()).is_err(), "{bad:?}");
+        }
+    }
+}
