@@ -806,6 +806,14 @@ impl SqliteTable {
         conn.pragma_update(None, "cache_size", -16384)
             .map_err(db_error)?;
         migrate(&mut conn)?;
+        // The checkpointer's connection: it must fsync what it copies, like the writer.
+        let checkpoints = Connection::open(&path).map_err(db_error)?;
+        checkpoints
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(db_error)?;
+        checkpoints
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(db_error)?;
         let readers = (0..READERS)
             .map(|_| {
                 let r = Connection::open_with_flags(
@@ -819,7 +827,7 @@ impl SqliteTable {
             })
             .collect::<PortResult<Vec<_>>>()?;
         Ok(Self {
-            writer: Arc::new(Writer::start(conn)?),
+            writer: Arc::new(Writer::start(conn, checkpoints)?),
             readers,
             next_reader: Arc::default(),
             path,

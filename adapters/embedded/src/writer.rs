@@ -20,6 +20,13 @@
 //!   taken before anything is read (`IMMEDIATE`), so checks and writes see the same state.
 //!
 //! Readers (the table's read-only connections) see a change once it is answered.
+//!
+//! **Checkpoints** (copying the WAL back into the database file, with an fsync of it) are
+//! not the writer's job: left to SQLite, the commit that crosses 1,000 WAL pages runs one
+//! inline, and every change waiting behind it waits for it too (a tenth of the writer's time
+//! under load). A second connection on its own thread runs `PASSIVE` checkpoints after
+//! commits instead (at most every [`CHECKPOINT_EVERY`]), which never block the writer; the
+//! writer keeps SQLite's automatic checkpoint only as a backstop, at [`BACKSTOP_PAGES`].
 
 use eventpulse_handlers::ports::{PortError, PortResult};
 use rusqlite::Connection;
@@ -30,6 +37,13 @@ use std::thread::JoinHandle;
 /// Changes committed together at most: enough to amortise a commit over every worker and
 /// request waiting, small enough that one group's transaction stays short.
 pub const MAX_GROUP: usize = 64;
+
+/// How often the checkpointer runs at most while commits keep coming.
+pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// WAL pages at which the writer checkpoints by itself (SQLite's default is 1,000): only if
+/// the checkpointer falls far behind, e.g. while a long read holds old pages.
+pub const BACKSTOP_PAGES: i64 = 20_000;
 
 /// One state change, as the writer thread sees it.
 trait Change: Send {
@@ -84,19 +98,30 @@ where
 pub struct Writer {
     tx: Option<mpsc::Sender<Box<dyn Change>>>,
     thread: Option<JoinHandle<()>>,
+    checkpointer: Option<JoinHandle<()>>,
 }
 
 impl Writer {
-    /// Starts the writer thread over `conn`, the table's only read-write connection.
-    pub fn start(conn: Connection) -> PortResult<Self> {
+    /// Starts the writer thread over `conn`, the table's only writing connection, and the
+    /// checkpointer over `checkpoints` (another connection to the same file).
+    pub fn start(conn: Connection, checkpoints: Connection) -> PortResult<Self> {
+        conn.pragma_update(None, "wal_autocheckpoint", BACKSTOP_PAGES)
+            .map_err(crate::sqlite::db_error)?;
         let (tx, rx) = mpsc::channel::<Box<dyn Change>>();
+        let (committed, wake) = mpsc::sync_channel::<()>(1);
+        let failed = |e: std::io::Error| PortError::permanent(format!("starting the table's writer: {e}"));
+        let checkpointer = std::thread::Builder::new()
+            .name("eventpulse-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_after_commits(checkpoints, wake))
+            .map_err(failed)?;
         let thread = std::thread::Builder::new()
             .name("eventpulse-sqlite-writer".into())
-            .spawn(move || run(conn, rx))
-            .map_err(|e| PortError::permanent(format!("starting the table's writer: {e}")))?;
+            .spawn(move || run(conn, rx, committed))
+            .map_err(failed)?;
         Ok(Self {
             tx: Some(tx),
             thread: Some(thread),
+            checkpointer: Some(checkpointer),
         })
     }
 
@@ -130,10 +155,15 @@ impl Drop for Writer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        // The writer's end of the wake-up channel is gone with it: the checkpointer runs a
+        // last checkpoint and stops.
+        if let Some(t) = self.checkpointer.take() {
+            let _ = t.join();
+        }
     }
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Change>>) {
+fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Change>>, committed: mpsc::SyncSender<()>) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -142,11 +172,30 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Change>>) {
                 Err(_) => break,
             }
         }
-        let committed = commit_group(&conn, &mut group);
+        let outcome = commit_group(&conn, &mut group);
         for change in group {
-            change.answer(&committed);
+            change.answer(&outcome);
         }
+        // One wake-up pending is enough: the checkpointer takes every commit so far.
+        let _ = committed.try_send(());
     }
+}
+
+fn checkpoint_after_commits(conn: Connection, wake: mpsc::Receiver<()>) {
+    let checkpoint = || {
+        // (busy, WAL pages, pages checkpointed); a failure only delays the next one.
+        let r = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        });
+        if let Err(e) = r {
+            tracing::warn!(target: "eventpulse::table", error = %e, "checkpoint failed; retried after the next commit");
+        }
+    };
+    while wake.recv().is_ok() {
+        checkpoint();
+        std::thread::sleep(CHECKPOINT_EVERY);
+    }
+    checkpoint();
 }
 
 fn commit_group(conn: &Connection, group: &mut [Box<dyn Change>]) -> PortResult<()> {
@@ -183,7 +232,8 @@ mod tests {
             "PRAGMA journal_mode = WAL; CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL);",
         )
         .unwrap();
-        Writer::start(conn).unwrap()
+        let checkpoints = Connection::open(dir.join("w.sqlite3")).unwrap();
+        Writer::start(conn, checkpoints).unwrap()
     }
 
     fn count(dir: &std::path::Path, k: &str) -> i64 {
@@ -270,6 +320,38 @@ mod tests {
         assert_eq!(
             v, 1,
             "neither the duplicate nor the panicking update stayed"
+        );
+    }
+
+    #[tokio::test]
+    async fn commits_are_checkpointed_off_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(dir.path());
+        let db = dir.path().join("w.sqlite3");
+        let size = || std::fs::metadata(&db).unwrap().len();
+        let before = size();
+        // ~2 MB in 200 changes: far below the writer's own backstop (20,000 pages), so only
+        // the checkpointer can have copied it into the database file.
+        for i in 0..200 {
+            w.change("put", move |c| {
+                c.execute(
+                    "INSERT INTO t (k, v) VALUES (?1 || hex(randomblob(5000)), ?2)",
+                    rusqlite::params![format!("k{i}-"), i],
+                )
+                .map_err(crate::sqlite::db_error)
+            })
+            .await
+            .unwrap();
+        }
+        // The checkpointer runs within CHECKPOINT_EVERY of a commit; allow a slow machine.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while size() < before + 1_000_000 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(
+            size() >= before + 1_000_000,
+            "the database file did not grow ({before} → {} bytes): nothing was checkpointed",
+            size()
         );
     }
 }
