@@ -17,10 +17,9 @@ Set up and run (fastjsonschema pinned in tools/bench-requirements.txt):
   .tools/bench-venv/bin/python tools/bench_python_validator.py gen /tmp/ep-bench
   cargo build --release --bin eventpulse
   for d in orders sensors; do
-    /usr/bin/time -f "python $d %e s" taskset -c 0 .tools/bench-venv/bin/python \\
+    perf stat -r 10 taskset -c 0 .tools/bench-venv/bin/python \
         tools/bench_python_validator.py run /tmp/ep-bench/$d
-    /usr/bin/time -f "eventpulse $d %e s" taskset -c 0 target/release/eventpulse \\
-        validate /tmp/ep-bench/$d
+    perf stat -r 10 taskset -c 0 target/release/eventpulse validate -q /tmp/ep-bench/$d
   done
 
 The Python side does less than `eventpulse validate`: `json.loads` lets duplicate keys, NaN
