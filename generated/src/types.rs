@@ -1916,3 +1916,34 @@ pub mod error {
         }
     }
 }
+impl Event {
+    /// Reads the variant of `Event` that its `type` names, `discriminator`, from `deserializer`: one variant, not each in turn as `#[serde(untagged)]` does. `None` when `discriminator` names no variant.
+    pub fn deserialize_variant<'de, D: ::serde::Deserializer<'de>>(
+        discriminator: &str,
+        deserializer: D,
+    ) -> Option<Result<Self, D::Error>> {
+        match discriminator {
+            "page.view" => {
+                Some(
+                    <PageViewEvent as ::serde::Deserialize>::deserialize(deserializer)
+                        .map(Self::PageViewEvent),
+                )
+            }
+            "order.placed" => {
+                Some(
+                    <OrderPlacedEvent as ::serde::Deserialize>::deserialize(deserializer)
+                        .map(Self::OrderPlacedEvent),
+                )
+            }
+            "sensor.reading" => {
+                Some(
+                    <SensorReadingEvent as ::serde::Deserialize>::deserialize(
+                            deserializer,
+                        )
+                        .map(Self::SensorReadingEvent),
+                )
+            }
+            _ => None,
+        }
+    }
+}

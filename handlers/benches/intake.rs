@@ -1,60 +1,10 @@
 //! Validate + map throughput of ~1 KB events on one core: the processor's CPU cost per
-//! event (strict parse, schema validation by type, typed mapping, content hash).
+//! event (strict parse, schema validation by type, typed mapping, content hash), for objects
+//! of 1, 100 and 1000 events (the per-event cost should not depend on the object's size).
 //!
 //! cargo bench -p eventpulse-handlers --bench intake
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use eventpulse_handlers::intake::{Intake, Verdict};
-use serde_json::{Value, json};
+//! The system allocator (glibc here), as the processor Lambda runs; `intake_mimalloc` is the
+//! same benchmark on mimalloc, as the `eventpulse` binary (validate, local) runs.
 
-/// An order with enough items to weigh about 1 KB once serialised.
-fn order(i: usize) -> Value {
-    let items: Vec<Value> = (0..14)
-        .map(|k| json!({"sku": format!("SKU-{i:06}-{k:02}-XL"), "quantity": k + 1}))
-        .collect();
-    json!({"eventId": format!("order-{i:08}"), "type": "order.placed", "occurredAt": "2026-11-27T10:15:00.125+01:00",
-           "source": "checkout-service.eu-west-1", "data": {"orderId": format!("A-{i:08}"), "currency": "EUR",
-           "amountMinor": 45980 + i, "items": items}})
-}
-
-fn bench(c: &mut Criterion) {
-    let intake = Intake::new(16 * 1024 * 1024, 100).expect("schema compiles");
-    let one = serde_json::to_vec(&order(0)).unwrap();
-    eprintln!("event size: {} bytes", one.len());
-    let mut g = c.benchmark_group("intake");
-    for n in [1usize, 100, 1000] {
-        let doc = if n == 1 {
-            one.clone()
-        } else {
-            serde_json::to_vec(&(0..n).map(order).collect::<Vec<_>>()).unwrap()
-        };
-        g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::new("valid_events", n), &doc, |b, doc| {
-            b.iter(|| match intake.check(doc) {
-                Verdict::Accepted(e) => assert_eq!(e.len(), n),
-                Verdict::Rejected(r) => panic!("{r:?}"),
-            })
-        });
-    }
-    // The refusal path: every event breaks one constraint.
-    let bad: Vec<Value> = (0..1000)
-        .map(|i| {
-            let mut o = order(i);
-            o["data"]["currency"] = json!("eur");
-            o
-        })
-        .collect();
-    let bad = serde_json::to_vec(&bad).unwrap();
-    g.throughput(Throughput::Elements(1000));
-    g.bench_function("invalid_events/1000", |b| {
-        b.iter(|| assert!(matches!(intake.check(&bad), Verdict::Rejected(_))))
-    });
-    g.finish();
-}
-
-criterion_group! {
-    name = benches;
-    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(5));
-    targets = bench
-}
-criterion_main!(benches);
+include!("common/intake.rs");

@@ -79,6 +79,73 @@ pub fn type_space(components: &serde_json::Map<String, Value>) -> Result<TypeSpa
 
 pub fn generate(components: &serde_json::Map<String, Value>) -> Result<String> {
     let space = type_space(components)?;
-    let tokens = space.to_stream();
+    let mut tokens = space.to_stream();
+    tokens.extend(discriminated(components)?);
     crate::pretty(tokens)
+}
+
+/// For every `oneOf` with a `discriminator` mapping (the `Event` union over the registered
+/// types), a `deserialize_variant` that reads the one variant the discriminator names.
+///
+/// typify derives such a union as `#[serde(untagged)]`, which buffers the whole value and then
+/// tries each variant in turn until one fits; intake knows the `type` already (the validator
+/// dispatched on it), so it reads the right variant at once, with no buffer and no failed
+/// attempts. The result is the same: the variants' discriminators are distinct constants.
+pub fn discriminated(
+    components: &serde_json::Map<String, Value>,
+) -> Result<proc_macro2::TokenStream> {
+    let mut out = proc_macro2::TokenStream::new();
+    for (name, schema) in components {
+        let Some(mapping) = schema
+            .pointer("/discriminator/mapping")
+            .and_then(Value::as_object)
+        else {
+            continue;
+        };
+        let property = schema
+            .pointer("/discriminator/propertyName")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                anyhow!("components/schemas/{name}: discriminator without propertyName")
+            })?;
+        let union = quote::format_ident!(
+            "{}",
+            heck::ToUpperCamelCase::to_upper_camel_case(name.as_str())
+        );
+        let arms = mapping
+            .iter()
+            .map(|(value, target)| {
+                let variant = target
+                    .as_str()
+                    .and_then(|t| t.strip_prefix("#/components/schemas/"))
+                    .ok_or_else(|| {
+                        anyhow!("components/schemas/{name}: discriminator mapping {value} is not a component $ref")
+                    })?;
+                let variant = quote::format_ident!("{}", heck::ToUpperCamelCase::to_upper_camel_case(variant));
+                Ok(quote::quote! {
+                    #value => Some(<#variant as ::serde::Deserialize>::deserialize(deserializer).map(Self::#variant)),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let doc = format!(
+            " Reads the variant of `{union}` that its `{property}` names, `discriminator`, from \
+             `deserializer`: one variant, not each in turn as `#[serde(untagged)]` does. `None` \
+             when `discriminator` names no variant."
+        );
+        out.extend(quote::quote! {
+            impl #union {
+                #[doc = #doc]
+                pub fn deserialize_variant<'de, D: ::serde::Deserializer<'de>>(
+                    discriminator: &str,
+                    deserializer: D,
+                ) -> Option<Result<Self, D::Error>> {
+                    match discriminator {
+                        #(#arms)*
+                        _ => None,
+                    }
+                }
+            }
+        });
+    }
+    Ok(out)
 }

@@ -7,6 +7,7 @@
 //! differently, so an object with one means different things to different readers).
 
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 use std::cell::Cell;
 use std::fmt;
@@ -71,6 +72,59 @@ impl ParseError {
 
 /// Parses `bytes` as one strict JSON document of at most `max_bytes` bytes.
 pub fn parse(bytes: &[u8], max_bytes: usize) -> Result<Value, ParseError> {
+    let text = checked_text(bytes, max_bytes)?;
+    // Fast pass without tracking where we are; only when it finds a duplicate key is the
+    // document parsed again, tracking JSON pointers, to say where the duplicate is.
+    match parse_text(text, None) {
+        Err(ParseError::DuplicateKey { .. }) => parse_text(text, Some(String::new())),
+        other => other,
+    }
+}
+
+/// What [`parse_each`] read: the document was an array, whose elements went to the callback,
+/// or something else, which is returned whole.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Top {
+    /// An array of this many elements.
+    Array(usize),
+    Other(Value),
+}
+
+/// Parses like [`parse`], with the same checks, limits and errors, but hands each element of
+/// a top-level array to `each` (with its index) as soon as it is parsed, instead of building
+/// the array: whoever consumes the elements one by one does so while each is still in cache,
+/// and an element it drops is freed at once.
+///
+/// `each` may have seen elements when an error comes later in the document; the error is
+/// what counts, and the caller must discard what it made of them.
+pub fn parse_each(
+    bytes: &[u8],
+    max_bytes: usize,
+    mut each: impl FnMut(usize, Value),
+) -> Result<Top, ParseError> {
+    let text = checked_text(bytes, max_bytes)?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let budget = Budget {
+        values: Cell::new(MAX_VALUES),
+        containers: Cell::new(MAX_CONTAINERS),
+    };
+    let top = Stream {
+        each: &mut each,
+        budget: &budget,
+    }
+    .deserialize(&mut de)
+    .and_then(|top| de.end().map(|()| top));
+    match top.map_err(classify) {
+        // As in `parse`: only now is the document read again to say where the duplicate is.
+        Err(first @ ParseError::DuplicateKey { .. }) => {
+            Err(parse_text(text, Some(String::new())).err().unwrap_or(first))
+        }
+        other => other,
+    }
+}
+
+/// The checks made before parsing: size, byte order mark, UTF-8, emptiness.
+fn checked_text(bytes: &[u8], max_bytes: usize) -> Result<&str, ParseError> {
     if bytes.len() > max_bytes {
         return Err(ParseError::TooLarge {
             size: bytes.len() as u64,
@@ -86,11 +140,70 @@ pub fn parse(bytes: &[u8], max_bytes: usize) -> Result<Value, ParseError> {
     if text.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
         return Err(ParseError::Empty);
     }
-    // Fast pass without tracking where we are; only when it finds a duplicate key is the
-    // document parsed again, tracking JSON pointers, to say where the duplicate is.
-    match parse_text(text, None) {
-        Err(ParseError::DuplicateKey { .. }) => parse_text(text, Some(String::new())),
-        other => other,
+    Ok(text)
+}
+
+/// The top level of [`parse_each`]: an array's elements go to `each`; anything else is built
+/// by [`NoDuplicates`].
+struct Stream<'b, F> {
+    each: &'b mut F,
+    budget: &'b Budget,
+}
+
+impl<'de, F: FnMut(usize, Value)> DeserializeSeed<'de> for Stream<'_, F> {
+    type Value = Top;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Top, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(usize, Value)> Visitor<'de> for Stream<'_, F> {
+    type Value = Top;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top, A::Error> {
+        self.budget.container()?;
+        let mut n = 0;
+        while let Some(v) = seq.next_element_seed(self.elements())? {
+            (self.each)(n, v);
+            n += 1;
+        }
+        Ok(Top::Array(n))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Top, A::Error> {
+        self.elements().visit_map(map).map(Top::Other)
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Top, E> {
+        self.elements().visit_bool(v).map(Top::Other)
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Top, E> {
+        self.elements().visit_i64(v).map(Top::Other)
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Top, E> {
+        self.elements().visit_u64(v).map(Top::Other)
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Top, E> {
+        self.elements().visit_f64(v).map(Top::Other)
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Top, E> {
+        self.elements().visit_str(v).map(Top::Other)
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Top, E> {
+        self.elements().visit_string(v).map(Top::Other)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Top, E> {
+        self.elements().visit_unit().map(Top::Other)
+    }
+}
+
+impl<F> Stream<'_, F> {
+    fn elements(&self) -> NoDuplicates<'_> {
+        NoDuplicates {
+            pointer: None,
+            budget: self.budget,
+        }
     }
 }
 
@@ -273,24 +386,29 @@ impl<'de> Visitor<'de> for NoDuplicates<'_> {
         self.budget.container()?;
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                let at = match self.pointer.as_deref() {
-                    Some("") | None => "/",
-                    Some(p) => p,
-                };
-                return Err(A::Error::custom(format!(
-                    "{DUPLICATE_MARK}{at}\u{0}{key}\u{0}"
-                )));
-            }
+            // One lookup per key: the vacant entry holds the slot the value goes into.
+            let slot = match out.entry(key) {
+                Entry::Vacant(slot) => slot,
+                Entry::Occupied(dup) => {
+                    let at = match self.pointer.as_deref() {
+                        Some("") | None => "/",
+                        Some(p) => p,
+                    };
+                    return Err(A::Error::custom(format!(
+                        "{DUPLICATE_MARK}{at}\u{0}{}\u{0}",
+                        dup.key()
+                    )));
+                }
+            };
             let child = self
                 .pointer
                 .as_ref()
-                .map(|p| format!("{p}/{}", escape_token(&key)));
+                .map(|p| format!("{p}/{}", escape_token(slot.key())));
             let value = map.next_value_seed(NoDuplicates {
                 pointer: child,
                 budget: self.budget,
             })?;
-            out.insert(key, value);
+            slot.insert(value);
         }
         Ok(Value::Object(out))
     }

@@ -24,4 +24,4 @@ pub use error::{ApiError, MAX_ERRORS, PROBLEM_BASE, Violation};
 pub use operation::{BodySpec, In, Operation, Param, Wire};
 pub use request::{AuditInfo, Authenticator, Principal, RequestContext};
 pub use rt::{EventJson, InvalidTimestamp, OccurredAt};
-pub use validate::{CompileError, Rejection, SchemaError, SchemaErrors, Validator};
+pub use validate::{CompileError, Mapped, Rejection, SchemaError, SchemaErrors, Validator};

@@ -9,7 +9,7 @@
 //! are validated against the generic envelope, which reports the bad `type` and anything else
 //! wrong with the envelope.
 
-use crate::json::{self, ParseError};
+use crate::json::{self, ParseError, Top};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -50,6 +50,15 @@ impl SchemaErrors {
             self.errors.push(e);
         }
     }
+}
+
+/// What [`Validator::validate_bytes_map`] made of a valid document's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapped<T> {
+    /// One per event, in document order.
+    pub items: Vec<T>,
+    /// The document is a single event object (not an array of events).
+    pub single: bool,
 }
 
 /// Why a document is not a valid upload object.
@@ -139,6 +148,13 @@ impl Validator {
             .map(|n| n as usize);
         if let Some(o) = batch_schema.as_object_mut() {
             o.shift_remove("items");
+            // `validate_bytes_map` checks the array's own constraints on a stand-in of the
+            // same length, which is exact only for these keywords.
+            if let Some(k) = o.keys().find(|k| !BATCH_KEYWORDS.contains(&k.as_str())) {
+                return Err(CompileError(format!(
+                    "$defs/EventBatch: `{k}` is not supported; an upload's array may constrain only its length"
+                )));
+            }
         }
         Ok(Self {
             by_type,
@@ -181,6 +197,73 @@ impl Validator {
         let doc = json::parse(bytes, self.max_bytes)?;
         self.validate_value(&doc).map_err(Rejection::Schema)?;
         Ok(doc)
+    }
+
+    /// Strictly parses and validates an uploaded document, like [`Self::validate_bytes`], and
+    /// hands each event to `map` (with its index) right after validating it, while it is still
+    /// in cache, as long as no event before it broke the schema: one pass over the events
+    /// instead of one to validate and another to map, and no event is mapped once the
+    /// document is known to be refused. The errors, their order and the verdict are those of
+    /// [`Self::validate_value`].
+    pub fn validate_bytes_map<T>(
+        &self,
+        bytes: &[u8],
+        mut map: impl FnMut(usize, Value) -> T,
+    ) -> Result<Mapped<T>, Rejection> {
+        let mut out = SchemaErrors::default();
+        let mut mapped = Vec::new();
+        let mut prefix = String::new();
+        // Events are validated and mapped as the parser hands them over, so each is still in
+        // cache; none is once the batch is over its length limit (as in `validate_value`).
+        let each = |i: usize, event: Value| {
+            if self.batch_max_items.is_some_and(|max| i >= max) {
+                return;
+            }
+            prefix.clear();
+            let _ = std::fmt::Write::write_fmt(&mut prefix, format_args!("/{i}"));
+            self.validate_event(Some(i), &prefix, &event, &mut out);
+            if out.total == 0 {
+                mapped.push(map(i, event));
+            }
+        };
+        let single = match json::parse_each(bytes, self.max_bytes, each)? {
+            Top::Array(n) => {
+                // The array's own constraints (its length) need the array, which was never
+                // built: they are checked on a stand-in of the same length (`from_bundle`
+                // makes sure the batch schema constrains nothing else), and only when they
+                // fail is the document parsed again whole, so that the report is exactly
+                // `validate_value`'s.
+                if !self.batch.is_valid(&Value::Array(vec![Value::Null; n])) {
+                    let doc = json::parse(bytes, self.max_bytes)?;
+                    return Err(Rejection::Schema(
+                        self.validate_value(&doc).err().unwrap_or_default(),
+                    ));
+                }
+                out.event_count = n;
+                false
+            }
+            Top::Other(doc) => {
+                if !doc.is_object() {
+                    return Err(Rejection::Schema(
+                        self.validate_value(&doc).err().unwrap_or_default(),
+                    ));
+                }
+                out.event_count = 1;
+                self.validate_event(None, "", &doc, &mut out);
+                if out.total == 0 {
+                    mapped.push(map(0, doc));
+                }
+                true
+            }
+        };
+        if out.total == 0 {
+            Ok(Mapped {
+                items: mapped,
+                single,
+            })
+        } else {
+            Err(Rejection::Schema(out))
+        }
     }
 
     /// Validates a parsed document; `Err` lists what is wrong.
@@ -228,10 +311,6 @@ impl Validator {
         event: &Value,
         out: &mut SchemaErrors,
     ) {
-        let event_id = event
-            .get("eventId")
-            .and_then(Value::as_str)
-            .map(str::to_string);
         let validator = event
             .get("type")
             .and_then(Value::as_str)
@@ -242,6 +321,10 @@ impl Validator {
         if validator.is_valid(event) {
             return;
         }
+        let event_id = event
+            .get("eventId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         for e in validator.iter_errors(event) {
             out.push(
                 self.max_errors,
@@ -250,6 +333,16 @@ impl Validator {
         }
     }
 }
+
+/// What the array form of an upload may say about itself (its items are events).
+const BATCH_KEYWORDS: &[&str] = &[
+    "type",
+    "minItems",
+    "maxItems",
+    "title",
+    "description",
+    "$comment",
+];
 
 fn compile(schema: &Value) -> Result<jsonschema::Validator, CompileError> {
     jsonschema::options()
