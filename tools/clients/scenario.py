@@ -87,7 +87,7 @@ def main():
     bad = dict(events[0], eventId=f"py-{run}-bad", data=dict(events[0]["data"], currency="eur"))
     s = upload(client, bad)
     check(s.status == UploadState.QUARANTINED and s.reason_code == ReasonCode.SCHEMA_VIOLATION,
-          f"an invalid object is quarantined ({s.status}, {s.reason_code or "-"})")
+          f"an invalid object is quarantined ({s.status}, {s.reason_code or '-'})")
     report = get_quarantine.sync(client=client, upload_id=s.upload_id)
     check(isinstance(report, QuarantineReport) and report.error_count >= 1
           and any(e.pointer == "/data/currency" for e in report.errors),
@@ -125,16 +125,16 @@ def main():
     stored = get_event.sync(client=client, event_id=f"py-{run}-0")
     check(isinstance(stored, StoredEvent), "get_event is a typed stored event")
     s = upload(client, stored.event.to_dict())
-    check(s.status == UploadState.STORED, f"a read event uploaded unchanged is stored ({s.status}, {s.reason_code or "-"})")
+    check(s.status == UploadState.STORED, f"a read event uploaded unchanged is stored ({s.status}, {s.reason_code or '-'})")
     # The same instant and offset spelled differently is the same event too.
     again = dict(events[1], occurredAt="2026-11-27T10:16:00.000+00:00")
     s = upload(client, again)
-    check(s.status == UploadState.STORED, f"the same event with +00:00 for Z is stored ({s.status}, {s.reason_code or "-"})")
+    check(s.status == UploadState.STORED, f"the same event with +00:00 for Z is stored ({s.status}, {s.reason_code or '-'})")
     # The same instant at another offset is other content.
     other = dict(events[1], occurredAt="2026-11-27T11:16:00+01:00")
     s = upload(client, other)
     check(s.status == UploadState.QUARANTINED and s.reason_code == ReasonCode.EVENT_ID_CONFLICT,
-          f"the same instant at another offset is event_id_conflict ({s.status}, {s.reason_code or "-"})")
+          f"the same instant at another offset is event_id_conflict ({s.status}, {s.reason_code or '-'})")
     print("python client scenario: all checks passed")
 
 
