@@ -265,6 +265,9 @@ pub fn canonical_occurred_at(text: &str) -> Option<String> {
         None => {
             let at = rest.len().checked_sub(6)?;
             let (f, o) = (rest.get(..at)?, rest.get(at..)?);
+            if !o.starts_with(['+', '-']) {
+                return None;
+            }
             (f, if o == "+00:00" { "Z" } else { o })
         }
     };
