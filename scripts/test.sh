@@ -9,7 +9,9 @@
 #     tools/cfn-lint-requirements.txt into .tools/cfn-lint-venv, and checkov from
 #     tools/checkov-requirements.txt into .tools/checkov-venv (each its own: their pins
 #     conflict with each other and with moto's)
-#   - npm tools from tools/package-lock.json into tools/node_modules (npm ci)
+#   - openapi-python-client from tools/clients-requirements.txt into .tools/clients-venv
+#   - npm tools from tools/package-lock.json into tools/node_modules (npm ci): redocly,
+#     openapi-typescript, openapi-fetch, typescript 5 (TypeScript 7 breaks openapi-typescript)
 #   - headless Chromium is not installed here (it is a system package; .ci/run installs it
 #     on CI): it must be on PATH or named by $CHROMIUM, else the run stops at once saying how
 #     to install it
@@ -23,7 +25,9 @@
 #   on infra/template.yaml, and against a live
 #   `eventpulse local` (ephemeral port, temp data dir, seeded with uploads by two users,
 #   stopped with SIGTERM at the end and required to exit 0): schemathesis over the whole
-#   API with every check, and the /docs page rendered in headless Chromium.
+#   API with every check, a Python (openapi-python-client) and a TypeScript (openapi-typescript
+#   + openapi-fetch, tsc) client generated from openapi.yaml each running tools/clients/'s
+#   scenario, and the /docs page rendered in headless Chromium.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -40,6 +44,10 @@ PY=$VENV/bin/python
 NODE_BIN=tools/node_modules/.bin
 CFN_LINT_VENV=.tools/cfn-lint-venv
 CHECKOV_VENV=.tools/checkov-venv
+CLIENTS_VENV=.tools/clients-venv
+# Where the third-party clients are generated at test time (ignored by git, never checked in;
+# inside tools/ so that the TypeScript one resolves tools/node_modules).
+CLIENTS_GEN=tools/clients/.generated
 
 BIN=target/debug/eventpulse
 
@@ -138,7 +146,7 @@ setup_venv() {
 setup_npm() {
     local want stamp=tools/node_modules/.package-lock.sha256
     want=$(sha tools/package.json tools/package-lock.json)
-    if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" || ! -x $NODE_BIN/redocly ]]; then
+    if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" || ! -x $NODE_BIN/redocly || ! -x $NODE_BIN/openapi-typescript ]]; then
         npm ci --prefix tools --no-audit --no-fund --loglevel=error
         echo "$want" >"$stamp"
     else
@@ -194,6 +202,7 @@ step "setup: python tools" setup_python
 step "setup: moto server" setup_moto
 step "setup: cfn-lint" setup_venv "$CFN_LINT_VENV" tools/cfn-lint-requirements.txt
 step "setup: checkov" setup_venv "$CHECKOV_VENV" tools/checkov-requirements.txt
+step "setup: third-party client generators" setup_venv "$CLIENTS_VENV" tools/clients-requirements.txt
 step "setup: npm tools" setup_npm
 step "setup: headless chromium" setup_chromium
 step "cargo fmt --all --check" cargo fmt --all --check
@@ -378,6 +387,36 @@ run_schemathesis() {
     "$PY" tools/api_coverage.py openapi.yaml "$LIVE_DIR/server.log" --from-line "$first_line"
 }
 
+# Clients a third party would generate from openapi.yaml alone, each running the scenario of
+# tools/clients/ against the live server as a user of its own (carol): openapi-python-client,
+# and openapi-typescript + openapi-fetch type-checked by tsc. Generated into $CLIENTS_GEN.
+run_thirdparty_clients() {
+    local carol log
+    carol=$(token carol)
+    rm -rf "$CLIENTS_GEN"
+    mkdir -p "$CLIENTS_GEN/python"
+    log=$CLIENTS_GEN/openapi-python-client.log
+    # Its formatting hook runs ruff, which the venv holds.
+    if ! PATH="$PWD/$CLIENTS_VENV/bin:$PATH" "$CLIENTS_VENV/bin/openapi-python-client" generate \
+        --path openapi.yaml --output-path "$CLIENTS_GEN/python/eventpulse_api" --meta none \
+        >"$log" 2>&1; then
+        cat "$log" >&2
+        return 1
+    fi
+    # One warning is expected: it reads no YAML bodies, so GET /openapi.yaml has no parsed
+    # response there (GET /openapi.json is the same document as JSON). Any other fails.
+    if grep 'WARNING' "$log" | grep -v -q 'GET /openapi.yaml'; then
+        cat "$log" >&2
+        echo "openapi-python-client warned about more than GET /openapi.yaml" >&2
+        return 1
+    fi
+    PYTHONPATH=$CLIENTS_GEN/python "$CLIENTS_VENV/bin/python" tools/clients/scenario.py \
+        "$LIVE_BASE" "$carol"
+    "$NODE_BIN/openapi-typescript" openapi.yaml -o "$CLIENTS_GEN/schema.d.ts"
+    "$NODE_BIN/tsc" -p tools/clients
+    node "$CLIENTS_GEN/out/scenario.mjs" "$LIVE_BASE" "$carol"
+}
+
 check_docs_page() {
     "$PY" tools/check_docs_page.py --chromium "$CHROMIUM" --openapi openapi.yaml \
         --base "$LIVE_BASE" --screenshot target/docs-page.png
@@ -407,6 +446,8 @@ stop_live_server() {
 step "live server: start eventpulse local" start_live_server
 step "live server: seed data as alice and bob" seed_live_server
 step "schemathesis: the whole API with every check" run_schemathesis
+step "third-party clients: openapi-python-client and openapi-typescript scenarios" \
+    run_thirdparty_clients
 step "docs page: /docs in headless chromium" check_docs_page
 step "live server: stop with SIGTERM and expect exit 0" stop_live_server
 step "moto: stop server" stop_moto

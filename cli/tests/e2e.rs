@@ -292,6 +292,36 @@ fn replays_and_duplicates_add_nothing_and_conflicts_quarantine(backend: Backend)
             alice.all_events(&Default::default()).await.unwrap().len(),
             2
         );
+        // The same instant and offset spelled differently is the same event: a no-op too, and
+        // what is listed keeps the text first stored (as another user, whose quarantine may
+        // fill).
+        let erin = server.client("erin");
+        let s = upload_and_wait(&erin, serde_json::to_vec(&event("d-1", "EUR")).unwrap()).await;
+        assert_eq!(s.status, UploadState::Stored);
+        let mut respelled = event("d-1", "EUR");
+        respelled["occurredAt"] = json!("2026-11-27T10:00:00.000+00:00");
+        let s = upload_and_wait(&erin, serde_json::to_vec(&respelled).unwrap()).await;
+        assert_eq!((s.status, s.reason_code), (UploadState::Stored, None));
+        let d1 = erin
+            .api()
+            .get_event()
+            .event_id("d-1")
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            serde_json::to_value(&d1.event).unwrap()["occurredAt"],
+            "2026-11-27T10:00:00Z"
+        );
+        // The same instant at another offset is other content.
+        let mut moved = event("d-1", "EUR");
+        moved["occurredAt"] = json!("2026-11-27T11:00:00+01:00");
+        let s = upload_and_wait(&erin, serde_json::to_vec(&moved).unwrap()).await;
+        assert_eq!(
+            (s.status, s.reason_code),
+            (UploadState::Quarantined, Some(ReasonCode::EventIdConflict))
+        );
         // Same eventId, other content: quarantined, nothing overwritten, report points at it.
         let conflict = serde_json::to_vec(&vec![event("d-3", "EUR"), event("d-2", "USD")]).unwrap();
         let s = upload_and_wait(&alice, conflict).await;

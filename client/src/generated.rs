@@ -70,7 +70,7 @@ them open). Each released major version's upload schema stays published at
 `GET /v1/schemas/event/{version}`.
 
 
-Version: 1.0.0*/
+Version: 1.1.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -106,7 +106,7 @@ impl Client {
 }
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "1.0.0"
+        "1.1.0"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
@@ -128,6 +128,32 @@ bucket. Processing starts when the upload completes; poll `GET /v1/uploads/{uplo
 Beyond the schema, an object is quarantined as `too_large` when it holds more than
 500,000 JSON values or 100,000 arrays and objects, or an event larger than 256 KiB as
 JSON (these bound the memory and the storage item of every object).
+
+**The upload request** (to the presigned URL, outside this API: on AWS it is S3's, on
+`eventpulse local` the server's own endpoint, so it is not an operation of this
+document):
+
+- `method` (always `PUT`) on `url` exactly as returned (its query is the signature;
+  change nothing), with every header of `headers` and no `Authorization` header; the
+  body is the object's bytes. With `contentLength` in the request above, the body must
+  be exactly that long. Send it before `expiresAt`, and once: a URL accepts one
+  object (S3: `If-None-Match: *`, which is among `headers` there).
+- `200`: the object was received (an `ETag` header names it) and processing starts;
+  poll `GET /v1/uploads/{uploadId}` until `status` is `stored` or `quarantined`. What
+  is wrong *inside* the object never fails the PUT: it is quarantined with a report.
+- Errors of `eventpulse local` are `application/problem+json` `Problem`s like the
+  API's: `400` (malformed URL, or a body that is not exactly `contentLength` bytes),
+  `403` (the signature does not verify or expired: `detail` says which; ask for a new
+  URL), `404` (no such upload), `405` (another method), `408` (the body stopped
+  arriving: PUT it again while the URL is valid), `409` (this URL was used already or
+  is being used: ask for a new one), `413` (more than 5 MiB), `429` with
+  `Retry-After` (too many uploads of this user at once: retry after that many
+  seconds), `500`.
+- Errors of S3 are S3's XML error documents (`<Error><Code>…</Code>`), not
+  problems: `403` (`AccessDenied`, `SignatureDoesNotMatch`: the URL expired, or a
+  header or the length differs from the signed ones), `412` `PreconditionFailed` or
+  `409` `ConditionalRequestConflict` (the URL was used already: ask for a new one),
+  `5xx` (retry).
 
 
 Sends a `POST` request to `/v1/uploads`
@@ -354,6 +380,11 @@ let response = client.get_released_event_schema()
     }
     /**This OpenAPI document
 
+This document as YAML. Its schema describes the parsed document (an OpenAPI Object);
+generated clients that do not read YAML can use `GET /openapi.json`, the same document
+as JSON.
+
+
 Sends a `GET` request to `/openapi.yaml`
 
 ```ignore
@@ -363,6 +394,20 @@ let response = client.get_openapi()
 ```*/
     pub fn get_openapi(&self) -> builder::GetOpenapi<'_> {
         builder::GetOpenapi::new(self)
+    }
+    /**This OpenAPI document, as JSON
+
+The same document as `GET /openapi.yaml`, as JSON.
+
+Sends a `GET` request to `/openapi.json`
+
+```ignore
+let response = client.get_openapi_json()
+    .send()
+    .await;
+```*/
+    pub fn get_openapi_json(&self) -> builder::GetOpenapiJson<'_> {
+        builder::GetOpenapiJson::new(self)
     }
     /**Human-readable API documentation
 
@@ -1849,6 +1894,64 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => Ok(ResponseValue::stream(response)),
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_openapi_json`]
+
+[`Client::get_openapi_json`]: super::Client::get_openapi_json*/
+    #[derive(Debug, Clone)]
+    pub struct GetOpenapiJson<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> GetOpenapiJson<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/openapi.json`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<eventpulse_generated::reader::OpenApiDocument>,
+            Error<eventpulse_generated::reader::Problem>,
+        > {
+            let Self { client } = self;
+            let url = format!("{}/openapi.json", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_openapi_json",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
                 500u16 => {
                     Err(
                         Error::ErrorResponse(

@@ -67,7 +67,7 @@ pub const SCHEMAS: &str = r##"{
         }
       },
       "EventId": {
-        "description": "Chosen by the uploader; the idempotency key of the event within its owner's space.",
+        "description": "Chosen by the uploader; the idempotency key of the event within its owner's space. Uploading an event whose eventId is already stored is a no-op when it is the same event, and `event_id_conflict` otherwise. The same event means the same JSON content, compared as canonical JSON: object key order and white space do not count, and neither does the spelling of `occurredAt` as long as it names the same instant with the same offset: `Z` and `+00:00` are the same offset, and trailing zeros of the fraction do not count (`10:15:00Z`, `10:15:00.000+00:00` and `10:15:00.0Z` are the same). The same instant at another offset (`11:15:00+01:00`) is other content, since the offset is part of what the uploader said (the local time of the event), and so is `-00:00` (RFC 3339: local offset unknown). The stored event keeps the uploader's text.",
         "type": "string",
         "minLength": 1,
         "maxLength": 128,
@@ -109,6 +109,7 @@ pub static OPERATIONS: &[&rt::Operation] = &[
     &GET_EVENT_SCHEMA,
     &GET_RELEASED_EVENT_SCHEMA,
     &GET_OPENAPI,
+    &GET_OPENAPI_JSON,
     &GET_DOCS,
 ];
 /// The inputs of `create_upload` (`POST /v1/uploads`).
@@ -579,6 +580,24 @@ pub static GET_OPENAPI: rt::Operation = rt::Operation {
     params: &[],
     body: None,
 };
+/// The inputs of `get_openapi_json` (`GET /openapi.json`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetOpenapiJsonRequest {}
+/// The outcomes of `get_openapi_json` (`GET /openapi.json`) other than errors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GetOpenapiJsonResponse {
+    /// 200: The OpenAPI 3.0.3 document.
+    Ok(types::OpenApiDocument),
+}
+/// The table of `get_openapi_json` (`GET /openapi.json`).
+pub static GET_OPENAPI_JSON: rt::Operation = rt::Operation {
+    id: "get_openapi_json",
+    method: "GET",
+    path: "/openapi.json",
+    secured: false,
+    params: &[],
+    body: None,
+};
 /// The inputs of `get_docs` (`GET /docs`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetDocsRequest {}
@@ -608,6 +627,32 @@ pub trait EventPulseApi: Send + Sync + 'static {
     /// Beyond the schema, an object is quarantined as `too_large` when it holds more than
     /// 500,000 JSON values or 100,000 arrays and objects, or an event larger than 256 KiB as
     /// JSON (these bound the memory and the storage item of every object).
+    ///
+    /// **The upload request** (to the presigned URL, outside this API: on AWS it is S3's, on
+    /// `eventpulse local` the server's own endpoint, so it is not an operation of this
+    /// document):
+    ///
+    /// - `method` (always `PUT`) on `url` exactly as returned (its query is the signature;
+    ///   change nothing), with every header of `headers` and no `Authorization` header; the
+    ///   body is the object's bytes. With `contentLength` in the request above, the body must
+    ///   be exactly that long. Send it before `expiresAt`, and once: a URL accepts one
+    ///   object (S3: `If-None-Match: *`, which is among `headers` there).
+    /// - `200`: the object was received (an `ETag` header names it) and processing starts;
+    ///   poll `GET /v1/uploads/{uploadId}` until `status` is `stored` or `quarantined`. What
+    ///   is wrong *inside* the object never fails the PUT: it is quarantined with a report.
+    /// - Errors of `eventpulse local` are `application/problem+json` `Problem`s like the
+    ///   API's: `400` (malformed URL, or a body that is not exactly `contentLength` bytes),
+    ///   `403` (the signature does not verify or expired: `detail` says which; ask for a new
+    ///   URL), `404` (no such upload), `405` (another method), `408` (the body stopped
+    ///   arriving: PUT it again while the URL is valid), `409` (this URL was used already or
+    ///   is being used: ask for a new one), `413` (more than 5 MiB), `429` with
+    ///   `Retry-After` (too many uploads of this user at once: retry after that many
+    ///   seconds), `500`.
+    /// - Errors of S3 are S3's XML error documents (`<Error><Code>…</Code>`), not
+    ///   problems: `403` (`AccessDenied`, `SignatureDoesNotMatch`: the URL expired, or a
+    ///   header or the length differs from the signed ones), `412` `PreconditionFailed` or
+    ///   `409` `ConditionalRequestConflict` (the URL was used already: ask for a new one),
+    ///   `5xx` (retry).
     ///
     /// `POST /v1/uploads`
     fn create_upload(
@@ -778,6 +823,10 @@ pub trait EventPulseApi: Send + Sync + 'static {
     > + Send;
     /// This OpenAPI document
     ///
+    /// This document as YAML. Its schema describes the parsed document (an OpenAPI Object);
+    /// generated clients that do not read YAML can use `GET /openapi.json`, the same document
+    /// as JSON.
+    ///
     /// `GET /openapi.yaml`
     fn get_openapi(
         &self,
@@ -785,6 +834,18 @@ pub trait EventPulseApi: Send + Sync + 'static {
         req: GetOpenapiRequest,
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<GetOpenapiResponse, ApiError>,
+    > + Send;
+    /// This OpenAPI document, as JSON
+    ///
+    /// The same document as `GET /openapi.yaml`, as JSON.
+    ///
+    /// `GET /openapi.json`
+    fn get_openapi_json(
+        &self,
+        ctx: &RequestContext,
+        req: GetOpenapiJsonRequest,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<GetOpenapiJsonResponse, ApiError>,
     > + Send;
     /// Human-readable API documentation
     ///

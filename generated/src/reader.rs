@@ -134,7 +134,7 @@ pub struct EventError {
     ///RFC 6901 JSON pointer into the uploaded document, e.g. /1/data/currency.
     pub pointer: ::std::string::String,
 }
-///Chosen by the uploader; the idempotency key of the event within its owner's space.
+///Chosen by the uploader; the idempotency key of the event within its owner's space. Uploading an event whose eventId is already stored is a no-op when it is the same event, and `event_id_conflict` otherwise. The same event means the same JSON content, compared as canonical JSON: object key order and white space do not count, and neither does the spelling of `occurredAt` as long as it names the same instant with the same offset: `Z` and `+00:00` are the same offset, and trailing zeros of the fraction do not count (`10:15:00Z`, `10:15:00.000+00:00` and `10:15:00.0Z` are the same). The same instant at another offset (`11:15:00+01:00`) is other content, since the offset is part of what the uploader said (the local time of the event), and so is `-00:00` (RFC 3339: local offset unknown). The stored event keeps the uploader's text.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
 #[serde(transparent)]
 pub struct EventId(::std::string::String);
@@ -613,6 +613,32 @@ pub struct NotificationPage {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub next_cursor: ::std::option::Option<Cursor>,
+}
+///An OpenAPI 3.0.3 document (https://spec.openapis.org/oas/v3.0.3).
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(transparent)]
+pub struct OpenApiDocument(
+    pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+);
+impl ::std::ops::Deref for OpenApiDocument {
+    type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
+    fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
+        &self.0
+    }
+}
+impl ::std::convert::From<OpenApiDocument>
+for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+    fn from(value: OpenApiDocument) -> Self {
+        value.0
+    }
+}
+impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
+for OpenApiDocument {
+    fn from(
+        value: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    ) -> Self {
+        Self(value)
+    }
 }
 ///`OrderItem`
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -1815,20 +1841,21 @@ pub struct UploadStatus {
 pub struct UploadTicket {
     #[serde(rename = "expiresAt")]
     pub expires_at: ::chrono::DateTime<::chrono::offset::Utc>,
-    ///Headers the upload request must carry.
+    ///Headers the upload request must carry, exactly as given.
     pub headers: ::std::collections::HashMap<
         ::std::string::String,
         ::std::string::String,
     >,
     ///Object key in the process bucket.
     pub key: ::std::string::String,
+    ///The method of the upload request.
     pub method: UploadTicketMethod,
     #[serde(rename = "uploadId")]
     pub upload_id: UploadId,
-    ///Presigned URL to send the object to.
+    ///Presigned URL to send the object to (see `create_upload` for the request and its answers).
     pub url: ::std::string::String,
 }
-///`UploadTicketMethod`
+///The method of the upload request.
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,

@@ -638,6 +638,17 @@ impl EventPulseApi for Api {
         ))
     }
 
+    async fn get_openapi_json(
+        &self,
+        _ctx: &RequestContext,
+        _req: GetOpenapiJsonRequest,
+    ) -> Result<GetOpenapiJsonResponse, ApiError> {
+        let doc: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(eventpulse_generated::OPENAPI_JSON)
+                .map_err(|e| corrupt("the OpenAPI document", e))?;
+        Ok(GetOpenapiJsonResponse::Ok(doc.into()))
+    }
+
     async fn get_docs(
         &self,
         _ctx: &RequestContext,

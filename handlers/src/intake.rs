@@ -224,7 +224,7 @@ fn parsed(index: usize, body: Value, canonical: &mut Vec<u8>) -> Result<ParsedEv
         .parse()
         .map_err(|e: eventpulse_contract_rt::rt::InvalidTimestamp| e.to_string())?;
     canonical.clear();
-    write_canonical(&body, canonical).map_err(|e| e.to_string())?;
+    write_hashed_form(&body, canonical).map_err(|e| e.to_string())?;
     let content_hash = lower_hex(&Sha256::digest(&canonical[..]));
     Ok(ParsedEvent {
         canonical_bytes: canonical.len(),
@@ -263,6 +263,63 @@ fn typed_view(event_type: &str, body: &Value) -> Result<Event, String> {
         .ok_or_else(unregistered)?
         .map_err(|e| e.to_string()),
     }
+}
+
+/// What an event's content hash is taken of: its canonical JSON, with `occurredAt` in its
+/// canonical spelling ([`canonical_occurred_at`]), so that the same event is recognised
+/// whatever spelling of the same instant and offset it was sent with. The stored body keeps
+/// the uploader's text. An event whose `occurredAt` is already canonical hashes exactly as
+/// its plain canonical JSON.
+pub fn hashed_form(body: &Value) -> String {
+    let mut out = Vec::new();
+    // As in `canonical_json`: writing to memory cannot fail, and JSON is UTF-8.
+    match write_hashed_form(body, &mut out) {
+        Ok(()) => String::from_utf8(out).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Appends [`hashed_form`] of `body` to `out`.
+pub fn write_hashed_form(body: &Value, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    let text = body.get("occurredAt").and_then(Value::as_str);
+    match text.and_then(canonical_occurred_at) {
+        // Only a respelled `occurredAt` pays for a copy.
+        Some(canonical) if Some(canonical.as_str()) != text => {
+            let mut copy = body.clone();
+            copy["occurredAt"] = Value::String(canonical);
+            write_canonical(&copy, out)
+        }
+        _ => write_canonical(body, out),
+    }
+}
+
+/// The canonical spelling of an `occurredAt` of the schema's pattern (`None` for any other
+/// text): the fraction without trailing zeros (none at all when it is zero) and `Z` for
+/// `+00:00`. Other offsets, `-00:00` included (RFC 3339: local offset unknown), are kept:
+/// the same instant at another offset is other content.
+pub fn canonical_occurred_at(text: &str) -> Option<String> {
+    // `YYYY-MM-DDTHH:MM:SS` is 19 ASCII bytes; the rest is `[.digits]` and the offset.
+    let (head, rest) = (text.get(..19)?, text.get(19..)?);
+    let (fraction, offset) = match rest.strip_suffix('Z') {
+        Some(f) => (f, "Z"),
+        None => {
+            let at = rest.len().checked_sub(6)?;
+            let (f, o) = (rest.get(..at)?, rest.get(at..)?);
+            if !o.starts_with(['+', '-']) {
+                return None;
+            }
+            (f, if o == "+00:00" { "Z" } else { o })
+        }
+    };
+    let digits = match fraction.strip_prefix('.') {
+        Some(d) if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) => d,
+        Some(_) => return None,
+        None if fraction.is_empty() => "",
+        None => return None,
+    };
+    let digits = digits.trim_end_matches('0');
+    let dot = if digits.is_empty() { "" } else { "." };
+    Some(format!("{head}{dot}{digits}{offset}"))
 }
 
 /// JSON with object keys sorted and no insignificant white space.
@@ -665,6 +722,97 @@ mod tests {
         for bytes in [&b""[..], b"\x00\x0f\xf0\xff", &Sha256::digest(b"x")[..]] {
             assert_eq!(lower_hex(bytes), hex::encode(bytes));
         }
+    }
+
+    #[test]
+    fn occurred_at_is_canonical_for_the_hash() {
+        for (text, want) in [
+            ("2026-11-27T10:15:00Z", "2026-11-27T10:15:00Z"),
+            ("2026-11-27T10:15:00+00:00", "2026-11-27T10:15:00Z"),
+            ("2026-11-27T10:15:00.000+00:00", "2026-11-27T10:15:00Z"),
+            ("2026-11-27T10:15:00.0Z", "2026-11-27T10:15:00Z"),
+            ("2026-11-27T10:15:00.500000000Z", "2026-11-27T10:15:00.5Z"),
+            (
+                "2026-11-27T10:15:00.123456789+01:00",
+                "2026-11-27T10:15:00.123456789+01:00",
+            ),
+            (
+                "2026-11-27T10:15:00.120-05:30",
+                "2026-11-27T10:15:00.12-05:30",
+            ),
+            ("2026-11-27T10:15:00-00:00", "2026-11-27T10:15:00-00:00"),
+        ] {
+            assert_eq!(canonical_occurred_at(text).as_deref(), Some(want), "{text}");
+        }
+        for bad in [
+            "",
+            "2026-11-27",
+            "2026-11-27T10:15:00.Z",
+            "2026-11-27T10:15:00x00:00",
+        ] {
+            assert_eq!(canonical_occurred_at(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_same_instant_and_offset_spelled_differently_is_the_same_event() {
+        let event = |at: &str| {
+            json!({"eventId": "e-1", "type": "page.view", "occurredAt": at, "source": "web",
+                   "data": {"url": "https://example.com/"}})
+        };
+        let hash = |at: &str| hashed_form(&event(at));
+        // An occurredAt already canonical hashes as the plain canonical JSON did before, so
+        // the hashes of events stored with one are unchanged.
+        assert_eq!(
+            hash("2026-11-27T10:15:00Z"),
+            canonical_json(&event("2026-11-27T10:15:00Z"))
+        );
+        assert_eq!(
+            hash("2026-11-27T10:15:00.5+01:00"),
+            canonical_json(&event("2026-11-27T10:15:00.5+01:00"))
+        );
+        assert_eq!(
+            hash("2026-11-27T10:15:00Z"),
+            hash("2026-11-27T10:15:00+00:00")
+        );
+        assert_eq!(
+            hash("2026-11-27T10:15:00.5Z"),
+            hash("2026-11-27T10:15:00.500000000+00:00")
+        );
+        // Another offset, or another instant, is other content.
+        assert_ne!(
+            hash("2026-11-27T10:15:00Z"),
+            hash("2026-11-27T11:15:00+01:00")
+        );
+        assert_ne!(
+            hash("2026-11-27T10:15:00Z"),
+            hash("2026-11-27T10:15:00-00:00")
+        );
+        assert_ne!(
+            hash("2026-11-27T10:15:00Z"),
+            hash("2026-11-27T10:15:00.000000001Z")
+        );
+    }
+
+    #[test]
+    fn the_hash_of_an_accepted_event_is_that_of_its_canonical_occurred_at() {
+        let body = |at: &str| {
+            format!(
+                r#"{{"eventId": "e-1", "type": "page.view", "occurredAt": "{at}", "source": "web", "data": {{"url": "https://example.com/"}}}}"#
+            )
+        };
+        let hash = |at: &str| match intake().check(body(at).as_bytes()) {
+            Verdict::Accepted(events) => events[0].content_hash.clone(),
+            Verdict::Rejected(r) => panic!("{at} was refused: {}", r.message),
+        };
+        assert_eq!(
+            hash("2026-11-27T10:15:00Z"),
+            hash("2026-11-27T10:15:00.000+00:00")
+        );
+        assert_ne!(
+            hash("2026-11-27T10:15:00Z"),
+            hash("2026-11-27T11:15:00+01:00")
+        );
     }
 
     #[test]

@@ -112,6 +112,12 @@ pub fn transform(spec: &Value) -> Result<Value> {
             }
         }),
     );
+    // Response headers are written in place rather than referenced: API Gateway's import
+    // resolves `$ref`s to schemas only, and with `aws_proxy` the Lambda sets them anyway.
+    let headers = components
+        .shift_remove("headers")
+        .unwrap_or_else(|| json!({}));
+    inline_header_refs(&mut out, &headers)?;
     strip_keywords(&mut out);
 
     let o = out.as_object_mut().context("the spec is not a mapping")?;
@@ -128,6 +134,35 @@ pub fn transform(spec: &Value) -> Result<Value> {
         gateway_responses(),
     );
     Ok(out)
+}
+
+/// Replaces every `{"$ref": "#/components/headers/NAME"}` with the header it names.
+fn inline_header_refs(v: &mut Value, headers: &Value) -> Result<()> {
+    match v {
+        Value::Object(o) => {
+            if let Some(name) = o
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/headers/"))
+            {
+                *v = headers
+                    .get(name)
+                    .cloned()
+                    .with_context(|| format!("no header {name} under components/headers"))?;
+                return Ok(());
+            }
+            for child in o.values_mut() {
+                inline_header_refs(child, headers)?;
+            }
+        }
+        Value::Array(a) => {
+            for child in a {
+                inline_header_refs(child, headers)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Removes unsupported keywords from every schema (anything under a `schema` or

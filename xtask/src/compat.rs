@@ -877,6 +877,11 @@ fn responses(w: &mut Walker<'_>, old_op: &Value, new_op: &Value, op_ptr: &str) {
                         format!("response media type `{media}` of {status} removed"),
                     );
                 }
+                // A body of a non-JSON media type whose released schema is plain text is read
+                // as text by a client generated from the released version, whatever the new
+                // schema says about the parsed document (e.g. YAML described as an object):
+                // the bytes are still that media type's text.
+                Some(_) if !is_json_media(media) && is_plain_text(w.old, om.get("schema")) => {}
                 Some(nm) => {
                     if let (Some(os), Some(ns)) = (om.get("schema"), nm.get("schema")) {
                         let n_m = format!("{n_at}/content/{}", seg(media));
@@ -892,6 +897,42 @@ fn responses(w: &mut Walker<'_>, old_op: &Value, new_op: &Value, op_ptr: &str) {
             }
         }
     }
+}
+
+fn is_json_media(media: &str) -> bool {
+    media == "application/json" || media.ends_with("+json")
+}
+
+/// Whether a body schema is `type: string` and nothing more (no `format: binary`).
+fn is_plain_text(doc: &Value, schema: Option<&Value>) -> bool {
+    let Some(Ok((s, _))) = schema.map(|s| resolve(doc, s, "")) else {
+        return false;
+    };
+    s.get("type").and_then(Value::as_str) == Some("string") && s.get("format").is_none()
+}
+
+/// Whether a FORWARD break is a `format` that `cargo xtask codegen` left out of an OpenAPI
+/// component beside its `pattern` (`openapi::to_oas30`), while the component's source in the
+/// upload schema still asserts that format with the same pattern. Every value a response
+/// carries of such a component passed the upload validator, format included, so the values
+/// a client generated from the released version reads are the same; only the document no
+/// longer invites generators to turn the text into a native type.
+fn format_kept_by_the_upload_schema(b: &Break, bundle: &Value, spec: &Value) -> bool {
+    let Some(name) = b.at.strip_prefix("openapi.yaml#/components/schemas/") else {
+        return false;
+    };
+    let (Some(def), Some(component)) = (
+        bundle.get("$defs").and_then(|d| d.get(name)),
+        spec.pointer(&format!("/components/schemas/{name}")),
+    ) else {
+        return false;
+    };
+    let format = def.get("format").and_then(Value::as_str);
+    b.direction == Position::Read.direction()
+        && format.is_some_and(|f| b.why.starts_with(&format!("`format` \"{f}\" removed")))
+        && component.get("format").is_none()
+        && component.get("pattern").is_some()
+        && component.get("pattern") == def.get("pattern")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1006,16 +1047,57 @@ pub fn check(root: &Path) -> Result<Verdict> {
         &current.bundle,
         crate::BUNDLE_PATH,
     );
-    breaks.extend(openapi_breaks(
-        &old_spec,
-        &spec_name.display().to_string(),
-        &current.spec,
-        "openapi.yaml",
-    ));
+    breaks.extend(
+        openapi_breaks(
+            &old_spec,
+            &spec_name.display().to_string(),
+            &current.spec,
+            "openapi.yaml",
+        )
+        .into_iter()
+        .filter(|b| !format_kept_by_the_upload_schema(b, &current.bundle, &current.spec)),
+    );
     Ok(Verdict {
         released: Some(latest),
         breaks,
         unchanged: bundle_text == current.bundle_text && spec_text == current.spec_text,
         problems,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_format_left_to_the_upload_schema_is_no_break_and_nothing_else_is() {
+        let pattern = "^[0-9]{4}$";
+        let old = json!({"openapi": "3.0.3", "paths": {"/x": {"get": {"operationId": "x",
+            "responses": {"200": {"description": "ok", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/At"}}}}}}}},
+            "components": {"schemas": {"At": {"type": "string", "format": "date-time",
+                "pattern": pattern}}}});
+        let mut new = old.clone();
+        new["components"]["schemas"]["At"] = json!({"type": "string", "pattern": pattern});
+        let breaks = openapi_breaks(&old, "v1.yaml", &new, "openapi.yaml");
+        assert_eq!(breaks.len(), 1, "{breaks:?}");
+        let kept =
+            json!({"$defs": {"At": {"type": "string", "format": "date-time", "pattern": pattern}}});
+        assert!(format_kept_by_the_upload_schema(&breaks[0], &kept, &new));
+        // The upload schema dropped the format too, or has another pattern: a break.
+        let dropped = json!({"$defs": {"At": {"type": "string", "pattern": pattern}}});
+        assert!(!format_kept_by_the_upload_schema(
+            &breaks[0], &dropped, &new
+        ));
+        let other =
+            json!({"$defs": {"At": {"type": "string", "format": "date-time", "pattern": "^x$"}}});
+        assert!(!format_kept_by_the_upload_schema(&breaks[0], &other, &new));
+        // A component that is not in the upload schema at all: a break.
+        assert!(!format_kept_by_the_upload_schema(
+            &breaks[0],
+            &json!({"$defs": {}}),
+            &new
+        ));
+    }
 }

@@ -96,7 +96,7 @@ fn generated_lib(released: &[u64]) -> String {
 //!   ignored, an event of an unknown type read as `UnknownEvent`. The client uses these.
 //! - [`api`]: the server interface of `openapi.yaml` without a server: the [`api::EventPulseApi`]
 //!   trait, typed requests and responses, and the operation tables.
-//! - [`OPENAPI_YAML`] and [`UPLOAD_OBJECT_SCHEMA`]: the published documents;
+//! - [`OPENAPI_YAML`] (and [`OPENAPI_JSON`]) and [`UPLOAD_OBJECT_SCHEMA`]: the published documents;
 //!   [`RELEASED_SCHEMAS`]: the upload-object schema of every released version.
 //!
 //! The hand-written runtime this refers to is `eventpulse-contract-rt`; the axum router
@@ -115,6 +115,9 @@ pub mod types;
 
 /// The published OpenAPI document, exactly as served at `GET /openapi.yaml`.
 pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
+
+/// The same document as JSON (`generated/openapi.json`), served at `GET /openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 
 /// The published upload-object schema (`generated/schema/upload-object.bundle.json`):
 /// JSON Schema 2020-12, every `$ref` resolved. Compile it with

@@ -43,6 +43,9 @@ pub fn json_pretty(v: &serde_json::Value) -> Result<String> {
     Ok(serde_json::to_string_pretty(v)? + "\n")
 }
 
+/// Where codegen writes `openapi.yaml` as JSON.
+pub const OPENAPI_JSON_PATH: &str = "generated/openapi.json";
+
 /// Where codegen writes the published bundle.
 pub const BUNDLE_PATH: &str = "generated/schema/upload-object.bundle.json";
 
@@ -96,6 +99,11 @@ pub fn generate(root: &Path) -> Result<Vec<Artifact>> {
         Artifact {
             path: "openapi.yaml".into(),
             contents: spec_text,
+        },
+        // The same document as JSON, served at `GET /openapi.json`.
+        Artifact {
+            path: OPENAPI_JSON_PATH.into(),
+            contents: json_pretty(&spec)?,
         },
     ];
 

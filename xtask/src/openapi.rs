@@ -92,6 +92,12 @@ pub fn to_oas30(name: &str, path: &str, v: &Value) -> Result<Value> {
                     "type" if !child.is_string() => {
                         bail!("{name}{path}: OpenAPI 3.0 allows one `type` string, not {child}")
                     }
+                    // A string with a full `pattern` keeps its text in generated clients:
+                    // with `format: date-time` beside it, generators would read it into a
+                    // native date type and write it back changed (offset, precision). The
+                    // JSON Schema under `schema/`, which uploads are validated against, keeps
+                    // the format (real dates), the OpenAPI document gives only the pattern.
+                    "format" if o.contains_key("pattern") => {}
                     k if OAS30_KEYWORDS.contains(&k) => {
                         let sub = match child {
                             Value::Object(_) => to_oas30(name, &format!("{path}/{k}"), child)?,
@@ -172,6 +178,19 @@ mod tests {
     fn refs_point_at_components() {
         let v = to_oas30("X", "", &json!({"items": {"$ref": "#/$defs/Y"}})).unwrap();
         assert_eq!(v, json!({"items": {"$ref": "#/components/schemas/Y"}}));
+    }
+
+    #[test]
+    fn a_format_beside_a_pattern_is_left_to_the_pattern() {
+        let v = to_oas30(
+            "X",
+            "",
+            &json!({"type": "string", "format": "date-time", "pattern": "^x$"}),
+        )
+        .unwrap();
+        assert_eq!(v, json!({"type": "string", "pattern": "^x$"}));
+        let v = to_oas30("X", "", &json!({"type": "string", "format": "uri"})).unwrap();
+        assert_eq!(v, json!({"type": "string", "format": "uri"}));
     }
 
     #[test]

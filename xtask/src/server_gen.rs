@@ -285,10 +285,16 @@ fn operation(
             .parse()
             .with_context(|| format!("response code `{code}` is not a number"))?;
         let r = resolve(spec, r)?;
-        ensure!(
-            r.get("headers").is_none(),
-            "response {code} declares headers; the server generator cannot let handlers set them yet"
-        );
+        // `x-request-id` is set on every response by the runtime (`request_id` middleware of
+        // eventpulse-server-rt), not by handlers; no other header can be set yet.
+        if let Some(headers) = r.get("headers").and_then(Value::as_object) {
+            for name in headers.keys() {
+                ensure!(
+                    name.eq_ignore_ascii_case("x-request-id"),
+                    "response {code} declares header {name}; the server generator cannot let handlers set headers yet (only the runtime's x-request-id)"
+                );
+            }
+        }
         let content = match r.get("content").and_then(Value::as_object) {
             None => None,
             Some(c) if c.len() == 1 => c
@@ -533,6 +539,10 @@ impl Types {
         ) {
             (Some("string"), Some("binary")) => Ok((quote!(::bytes::Bytes), false)),
             (Some("string"), _) => Ok((quote!(::std::string::String), false)),
+            // A YAML body whose schema describes the parsed document: handlers give its text.
+            (Some("object"), _) if media.ends_with("yaml") => {
+                Ok((quote!(::std::string::String), false))
+            }
             _ => bail!("{what}: a {media} body must have a string schema"),
         }
     }

@@ -629,6 +629,45 @@ fn api_additive_rules() {
 }
 
 #[test]
+fn a_text_body_described_as_its_parsed_document_is_still_text() {
+    let with_doc = |media: &str, schema: Value| {
+        spec(|s| {
+            s["paths"]["/v1/doc"] = json!({"get": {"operationId": "get_doc", "responses": {
+                "200": {"description": "ok", "content": {media: {"schema": schema}}}}}});
+        })
+    };
+    let old = with_doc("application/yaml", json!({"type": "string"}));
+    let object = json!({"type": "object", "additionalProperties": true});
+    let breaks = openapi_breaks(
+        &old,
+        "v1.yaml",
+        &with_doc("application/yaml", object.clone()),
+        "openapi.yaml",
+    );
+    assert!(breaks.is_empty(), "{breaks:?}");
+    // JSON bodies are compared as ever, and so are non-JSON ones that were not plain text.
+    let old = with_doc("application/json", json!({"type": "string"}));
+    let breaks = openapi_breaks(
+        &old,
+        "v1.yaml",
+        &with_doc("application/json", object.clone()),
+        "openapi.yaml",
+    );
+    assert_eq!(breaks.len(), 1, "{breaks:?}");
+    let old = with_doc(
+        "application/octet-stream",
+        json!({"type": "string", "format": "binary"}),
+    );
+    let breaks = openapi_breaks(
+        &old,
+        "v1.yaml",
+        &with_doc("application/octet-stream", object),
+        "openapi.yaml",
+    );
+    assert!(!breaks.is_empty(), "{breaks:?}");
+}
+
+#[test]
 fn the_real_sources_pass_the_gate() {
     let root = xtask::workspace_root();
     let v = xtask::compat::check(&root).expect("the gate runs");

@@ -109,7 +109,8 @@ impl Writer {
             .map_err(crate::sqlite::db_error)?;
         let (tx, rx) = mpsc::channel::<Box<dyn Change>>();
         let (committed, wake) = mpsc::sync_channel::<()>(1);
-        let failed = |e: std::io::Error| PortError::permanent(format!("starting the table's writer: {e}"));
+        let failed =
+            |e: std::io::Error| PortError::permanent(format!("starting the table's writer: {e}"));
         let checkpointer = std::thread::Builder::new()
             .name("eventpulse-sqlite-checkpoint".into())
             .spawn(move || checkpoint_after_commits(checkpoints, wake))
@@ -185,7 +186,11 @@ fn checkpoint_after_commits(conn: Connection, wake: mpsc::Receiver<()>) {
     let checkpoint = || {
         // (busy, WAL pages, pages checkpointed); a failure only delays the next one.
         let r = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
         });
         if let Err(e) = r {
             tracing::warn!(target: "eventpulse::table", error = %e, "checkpoint failed; retried after the next commit");

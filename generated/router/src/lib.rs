@@ -414,6 +414,29 @@ mod handlers {
             .await;
         rt::respond(&ctx, result.map(IntoHttp::into_http))
     }
+    impl IntoHttp for GetOpenapiJsonResponse {
+        fn into_http(self) -> ::axum::response::Response {
+            match self {
+                Self::Ok(body) => {
+                    rt::json_response(::http::StatusCode::OK, "application/json", &body)
+                }
+            }
+        }
+    }
+    async fn handle_get_openapi_json<A: EventPulseApi>(
+        api: Arc<A>,
+        endpoint: Arc<rt::Endpoint>,
+        request: ::axum::extract::Request,
+    ) -> ::axum::response::Response {
+        let (ctx, input) = endpoint.intake(request).await;
+        let result: ::std::result::Result<GetOpenapiJsonResponse, ApiError> = async {
+            let input = input?;
+            let req = GetOpenapiJsonRequest {};
+            api.get_openapi_json(&ctx, req).await
+        }
+            .await;
+        rt::respond(&ctx, result.map(IntoHttp::into_http))
+    }
     impl IntoHttp for GetDocsResponse {
         fn into_http(self) -> ::axum::response::Response {
             match self {
@@ -692,6 +715,22 @@ mod handlers {
                     .get({
                         let (api, endpoint) = (api.clone(), endpoint(&GET_OPENAPI));
                         move |request: ::axum::extract::Request| handle_get_openapi(
+                            api,
+                            endpoint,
+                            request,
+                        )
+                    })
+                    .fallback(|request: ::axum::extract::Request| rt::method_not_allowed(
+                        request,
+                        "GET, HEAD",
+                    )),
+            )
+            .route(
+                "/openapi.json",
+                ::axum::routing::MethodRouter::new()
+                    .get({
+                        let (api, endpoint) = (api.clone(), endpoint(&GET_OPENAPI_JSON));
+                        move |request: ::axum::extract::Request| handle_get_openapi_json(
                             api,
                             endpoint,
                             request,

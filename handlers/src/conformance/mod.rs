@@ -16,7 +16,7 @@
 //! 1970, in year 9999) to catch precision and ordering bugs.
 
 use crate::commit::store_events;
-use crate::intake::canonical_json;
+use crate::intake::hashed_form;
 use crate::keys;
 use crate::ports::{
     Bucket, EventPosition, EventQuery, EventRecord, EventTable, ExportRecord, Held, MarkStored,
@@ -270,7 +270,7 @@ fn event(
         event_id: event_id.into(),
         event_type: event_type.into(),
         occurred_at: t(occurred_at),
-        content_hash: sha(&canonical_json(&body)),
+        content_hash: sha(&hashed_form(&body)),
         body: eventpulse_contract_rt::EventJson::from_value(&body).expect("a JSON value"),
         received_at: t("2026-11-27T09:30:00.123456789Z"),
         upload_id: upload_id.into(),

@@ -167,6 +167,16 @@ impl EventPulseApi for Fake {
             eventpulse_generated::OPENAPI_YAML.to_string(),
         ))
     }
+    async fn get_openapi_json(
+        &self,
+        _: &RequestContext,
+        _: GetOpenapiJsonRequest,
+    ) -> Result<GetOpenapiJsonResponse, ApiError> {
+        let doc: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(eventpulse_generated::OPENAPI_JSON)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(GetOpenapiJsonResponse::Ok(doc.into()))
+    }
     async fn get_docs(
         &self,
         _: &RequestContext,
@@ -318,6 +328,7 @@ async fn public_operations_need_no_token() {
     let h = harness();
     for (uri, content_type) in [
         ("/openapi.yaml", "application/yaml"),
+        ("/openapi.json", "application/json"),
         ("/docs", "text/html"),
         ("/v1/schemas/event", "application/schema+json"),
         ("/v1/schemas/event/1", "application/schema+json"),
@@ -330,6 +341,13 @@ async fn public_operations_need_no_token() {
         .send(Request::get("/openapi.yaml").body(Body::empty()).unwrap())
         .await;
     assert!(r.body.starts_with(b"openapi: 3.0.3"));
+    // The JSON document (codegen writes it from the YAML one; xtask/tests/fresh.rs checks).
+    let r = h
+        .send(Request::get("/openapi.json").body(Body::empty()).unwrap())
+        .await;
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert!(doc["paths"]["/openapi.json"]["get"].is_object(), "{doc}");
 }
 
 #[tokio::test]
@@ -624,6 +642,7 @@ fn every_operation_is_in_the_table() {
             "get_event_schema",
             "get_released_event_schema",
             "get_openapi",
+            "get_openapi_json",
             "get_docs"
         ]
     );
