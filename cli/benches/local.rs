@@ -17,7 +17,9 @@
 //! Parameters (env): `EP_BENCH_OBJECTS` (200), `EP_BENCH_EVENTS` (100), `EP_BENCH_CONCURRENCY`
 //! (16), `EP_BENCH_WORKERS` (4, passed as `--workers`), `EP_BENCH_WARMUP_OBJECTS` (20),
 //! `EP_BENCH_CLIENTS` (16), `EP_BENCH_SECONDS` (10), `EP_BENCH_MAX_REQUESTS` (1000000);
-//! `TMPDIR` picks where the temp data dir goes (its filesystem is printed).
+//! `TMPDIR` picks where the temp data dir goes (its filesystem is printed);
+//! `EP_BENCH_SERVER_BIN` runs another `eventpulse` binary as the server (e.g. the previous
+//! commit's release build), to compare two builds in one session.
 //! Run without `--bench` (e.g. `cargo test --all-targets`) it does a tiny smoke run instead.
 //!
 //! Client and server share the machine, so the CPU each used (and what other processes used
@@ -714,7 +716,8 @@ fn run() -> Result<(), String> {
     }
     println!("machine:  {}", machine());
     println!(
-        "server:   eventpulse local --workers {} (queue 256 = default), release build, JSON audit logs at info to a pipe",
+        "server:   {} local --workers {} (queue 256 = default), release build, JSON audit logs at info to a pipe",
+        support::bin(),
         p.workers
     );
     println!(

@@ -797,6 +797,11 @@ impl SqliteTable {
         }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db_error)?;
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .map_err(db_error)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(db_error)?;
         // Savepoints (one per change of a group) journal to memory, not to a temp file.
@@ -823,6 +828,14 @@ impl SqliteTable {
                 )
                 .map_err(db_error)?;
                 r.busy_timeout(Duration::from_secs(5)).map_err(db_error)?;
+                // Plans must not depend on bound values: SQLite (built with STAT4) would
+                // otherwise re-prepare every list query on each new binding (an eighth of a
+                // page's cost). Every query has its index regardless (`query_plans`).
+                r.set_db_config(
+                    rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+                    true,
+                )
+                .map_err(db_error)?;
                 Ok(Arc::new(Mutex::new(r)))
             })
             .collect::<PortResult<Vec<_>>>()?;

@@ -18,8 +18,13 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_eventpulse")
+/// The `eventpulse` binary of this build; `EP_BENCH_SERVER_BIN` names another one, so that a
+/// benchmark can compare two builds in one session (`cli/benches/local.rs`).
+pub fn bin() -> String {
+    std::env::var("EP_BENCH_SERVER_BIN")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_eventpulse").to_string())
 }
 
 pub struct Server {
