@@ -57,46 +57,25 @@ impl<'de> ::serde::Deserialize<'de> for Cursor {
             })
     }
 }
-///One event of a registered type. `type` selects the variant, and so the schema of `data`.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(untagged)]
-pub enum Event {
-    PageViewEvent(PageViewEvent),
-    OrderPlacedEvent(OrderPlacedEvent),
-    SensorReadingEvent(SensorReadingEvent),
-}
-impl ::std::convert::From<PageViewEvent> for Event {
-    fn from(value: PageViewEvent) -> Self {
-        Self::PageViewEvent(value)
-    }
-}
-impl ::std::convert::From<OrderPlacedEvent> for Event {
-    fn from(value: OrderPlacedEvent) -> Self {
-        Self::OrderPlacedEvent(value)
-    }
-}
-impl ::std::convert::From<SensorReadingEvent> for Event {
-    fn from(value: SensorReadingEvent) -> Self {
-        Self::SensorReadingEvent(value)
-    }
-}
 ///`EventBatch`
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
-pub struct EventBatch(pub ::std::vec::Vec<Event>);
+pub struct EventBatch(pub ::std::vec::Vec<::eventpulse_contract_rt::EventJson>);
 impl ::std::ops::Deref for EventBatch {
-    type Target = ::std::vec::Vec<Event>;
-    fn deref(&self) -> &::std::vec::Vec<Event> {
+    type Target = ::std::vec::Vec<::eventpulse_contract_rt::EventJson>;
+    fn deref(&self) -> &::std::vec::Vec<::eventpulse_contract_rt::EventJson> {
         &self.0
     }
 }
-impl ::std::convert::From<EventBatch> for ::std::vec::Vec<Event> {
+impl ::std::convert::From<EventBatch>
+for ::std::vec::Vec<::eventpulse_contract_rt::EventJson> {
     fn from(value: EventBatch) -> Self {
         value.0
     }
 }
-impl ::std::convert::From<::std::vec::Vec<Event>> for EventBatch {
-    fn from(value: ::std::vec::Vec<Event>) -> Self {
+impl ::std::convert::From<::std::vec::Vec<::eventpulse_contract_rt::EventJson>>
+for EventBatch {
+    fn from(value: ::std::vec::Vec<::eventpulse_contract_rt::EventJson>) -> Self {
         Self(value)
     }
 }
@@ -1605,11 +1584,34 @@ impl ::std::convert::TryFrom<::std::string::String> for SensorReadingEventType {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StoredEvent {
-    pub event: Event,
+    pub event: ::eventpulse_contract_rt::EventJson,
     #[serde(rename = "receivedAt")]
     pub received_at: ::chrono::DateTime<::chrono::offset::Utc>,
     #[serde(rename = "uploadId")]
     pub upload_id: UploadId,
+}
+///One event as the generated type of its variant (a copy of `Event`, which the server's types pass through as JSON text).
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum TypedEvent {
+    PageViewEvent(PageViewEvent),
+    OrderPlacedEvent(OrderPlacedEvent),
+    SensorReadingEvent(SensorReadingEvent),
+}
+impl ::std::convert::From<PageViewEvent> for TypedEvent {
+    fn from(value: PageViewEvent) -> Self {
+        Self::PageViewEvent(value)
+    }
+}
+impl ::std::convert::From<OrderPlacedEvent> for TypedEvent {
+    fn from(value: OrderPlacedEvent) -> Self {
+        Self::OrderPlacedEvent(value)
+    }
+}
+impl ::std::convert::From<SensorReadingEvent> for TypedEvent {
+    fn from(value: SensorReadingEvent) -> Self {
+        Self::SensorReadingEvent(value)
+    }
 }
 ///Identifier of one uploaded object, unique within its owner's space.
 #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -1677,11 +1679,11 @@ impl<'de> ::serde::Deserialize<'de> for UploadId {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(untagged)]
 pub enum UploadObject {
-    Variant0(Event),
+    Variant0(::eventpulse_contract_rt::EventJson),
     Variant1(EventBatch),
 }
-impl ::std::convert::From<Event> for UploadObject {
-    fn from(value: Event) -> Self {
+impl ::std::convert::From<::eventpulse_contract_rt::EventJson> for UploadObject {
+    fn from(value: ::eventpulse_contract_rt::EventJson) -> Self {
         Self::Variant0(value)
     }
 }
@@ -1943,8 +1945,8 @@ pub mod error {
         }
     }
 }
-impl Event {
-    /// Reads the variant of `Event` that its `type` names, `discriminator`, from `deserializer`: one variant, not each in turn as `#[serde(untagged)]` does. `None` when `discriminator` names no variant.
+impl TypedEvent {
+    /// Reads the variant of `TypedEvent` that its `type` names, `discriminator`, from `deserializer`: one variant, not each in turn as `#[serde(untagged)]` does. `None` when `discriminator` names no variant.
     pub fn deserialize_variant<'de, D: ::serde::Deserializer<'de>>(
         discriminator: &str,
         deserializer: D,

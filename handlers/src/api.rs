@@ -109,26 +109,10 @@ fn typed_upload_id(id: &str) -> Result<types::UploadId, ApiError> {
     types::UploadId::try_from(id.to_string()).map_err(|e| corrupt(format!("upload id {id}"), e))
 }
 
-/// A stored event as the generated type: read straight from its text as the variant its
-/// type names (no `Value`, no trying each variant); only a body that spells integers as
-/// floats (`2.0`) is read again through a normalised value.
-fn typed_event(e: &EventRecord) -> Result<types::Event, serde_json::Error> {
-    let text = e.body.as_str();
-    let direct = types::Event::deserialize_variant(
-        &e.event_type,
-        &mut serde_json::Deserializer::from_str(text),
-    );
-    match direct {
-        Some(Ok(event)) => Ok(event),
-        _ => serde_json::from_value(eventpulse_contract_rt::json::integral_numbers(
-            e.body.to_value()?,
-        )),
-    }
-}
-
 fn stored_event(e: EventRecord) -> Result<StoredEvent, ApiError> {
     Ok(StoredEvent {
-        event: typed_event(&e).map_err(|err| corrupt(format!("event {}", e.event_id), err))?,
+        // The stored text, as it is: it was validated against the schema at intake.
+        event: e.body,
         received_at: e.received_at,
         upload_id: typed_upload_id(&e.upload_id)?,
     })

@@ -6,7 +6,8 @@ use crate::ports::{Bucket, Clock, EventTable, ExportRecord, Notifier, ObjectStor
 use crate::processor::new_id;
 use crate::wiring::{Delivery, deliver_recorded};
 use eventpulse_generated::types::{
-    ExportState, Notification, NotificationKind, NotificationNotificationVersion,
+    ExportState, Notification, NotificationKind, NotificationNotificationVersion, StoredEvent,
+    UploadId,
 };
 use std::sync::Arc;
 
@@ -120,11 +121,14 @@ impl Exporter {
                 .list_events(&export.owner, &export.query, after.as_ref(), PAGE)
                 .await?;
             for e in &page {
-                let line = serde_json::json!({
-                    "event": e.body,
-                    "receivedAt": e.received_at,
-                    "uploadId": e.upload_id,
-                });
+                // One `StoredEvent` per line, its event the stored text as it is.
+                let line = StoredEvent {
+                    event: e.body.clone(),
+                    received_at: e.received_at,
+                    upload_id: UploadId::try_from(e.upload_id.clone()).map_err(|err| {
+                        PortError::permanent(format!("stored upload id {}: {err}", e.upload_id))
+                    })?,
+                };
                 serde_json::to_writer(&mut out, &line)
                     .map_err(|e| PortError::permanent(e.to_string()))?;
                 out.push(b'\n');

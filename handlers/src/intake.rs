@@ -10,7 +10,7 @@ use chrono::Datelike;
 use eventpulse_contract_rt::json::ParseError;
 use eventpulse_contract_rt::rt::OccurredAt;
 use eventpulse_contract_rt::validate::{CompileError, Rejection, SchemaErrors, Validator};
-use eventpulse_generated::types::{Event, EventError, ReasonCode};
+use eventpulse_generated::types::{EventError, ReasonCode, TypedEvent};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -35,7 +35,7 @@ impl ParsedEvent {
     /// The event as the generated type. Intake has checked that every accepted event reads as
     /// one (and refused the object otherwise), but does not keep it: nothing downstream needs
     /// it, and holding a second copy of every event doubled what an object costs to free.
-    pub fn typed(&self) -> Result<Event, String> {
+    pub fn typed(&self) -> Result<TypedEvent, String> {
         typed_view(&self.event_type, &self.body)
     }
 }
@@ -251,12 +251,12 @@ fn lower_hex(bytes: &[u8]) -> String {
 
 /// `body` as the generated type, read as the variant `event_type` names; only a document
 /// spelling integers as floats (`2.0`) pays for a normalised copy.
-fn typed_view(event_type: &str, body: &Value) -> Result<Event, String> {
+fn typed_view(event_type: &str, body: &Value) -> Result<TypedEvent, String> {
     let unregistered = || format!("{event_type:?} is not a registered event type");
-    match Event::deserialize_variant(event_type, body) {
+    match TypedEvent::deserialize_variant(event_type, body) {
         None => Err(unregistered()),
         Some(Ok(t)) => Ok(t),
-        Some(Err(_)) => Event::deserialize_variant(
+        Some(Err(_)) => TypedEvent::deserialize_variant(
             event_type,
             eventpulse_contract_rt::json::integral_numbers(body.clone()),
         )
@@ -517,7 +517,10 @@ mod tests {
             events[0].occurred_at.to_string(),
             "2026-11-27T10:00:00+01:00"
         );
-        assert!(matches!(events[0].typed(), Ok(Event::PageViewEvent(_))));
+        assert!(matches!(
+            events[0].typed(),
+            Ok(TypedEvent::PageViewEvent(_))
+        ));
     }
 
     #[test]
@@ -617,7 +620,7 @@ mod tests {
         // Stored as uploaded...
         assert_eq!(events[0].body["data"]["amountMinor"], json!(100.0));
         // ...typed as the integer it is.
-        let Ok(Event::OrderPlacedEvent(o)) = &events[0].typed() else {
+        let Ok(TypedEvent::OrderPlacedEvent(o)) = &events[0].typed() else {
             panic!()
         };
         assert_eq!(o.data.amount_minor, 100);

@@ -110,7 +110,7 @@ pub fn generate(root: &Path) -> Result<Vec<Artifact>> {
     let components = openapi::component_schemas(&spec)?;
     out.push(Artifact {
         path: "generated/src/types.rs".into(),
-        contents: types_gen::generate(&components)?,
+        contents: types_gen::generate_server(&components)?,
     });
     let reader_components = reader::view(&components)?;
     out.push(Artifact {

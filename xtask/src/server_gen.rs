@@ -478,9 +478,9 @@ struct Types {
 
 impl Types {
     fn new(components: &Map<String, Value>) -> Result<Self> {
-        let defs = types_gen::to_schemars(components)?;
+        let defs = types_gen::to_schemars(&types_gen::server_view(components)?)?;
         types_gen::guard("server types", || {
-            let mut settings = types_gen::settings();
+            let mut settings = types_gen::server_settings();
             settings.with_type_mod("types");
             let mut space = TypeSpace::new(&settings);
             space

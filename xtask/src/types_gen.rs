@@ -14,6 +14,18 @@ use typify::{TypeSpace, TypeSpaceImpl, TypeSpaceSettings};
 /// and so would not round-trip what users uploaded.
 pub const REPLACEMENTS: &[(&str, &str)] = &[("OccurredAt", "::eventpulse_contract_rt::OccurredAt")];
 
+/// Replaced in the server's types only (`generated/src/types.rs`, what the domain and the
+/// router use), not in the reader types the client reads responses with.
+///
+/// `Event` is `EventJson` there: the server never looks inside a stored event, it passes the
+/// text the table holds into responses (validated at intake, against the closed schema). The
+/// typed union stays generated as [`TYPED_EVENT`], which intake maps each event to as a check.
+pub const SERVER_REPLACEMENTS: &[(&str, &str)] =
+    &[("Event", "::eventpulse_contract_rt::EventJson")];
+
+/// The server types' name of the typed event union (a copy of the `Event` component).
+pub const TYPED_EVENT: &str = "TypedEvent";
+
 /// Typify's settings for EventPulse: the derives every generated type gets.
 pub fn settings() -> TypeSpaceSettings {
     let mut s = TypeSpaceSettings::default();
@@ -26,6 +38,38 @@ pub fn settings() -> TypeSpaceSettings {
         );
     }
     s
+}
+
+/// [`settings`] plus [`SERVER_REPLACEMENTS`].
+pub fn server_settings() -> TypeSpaceSettings {
+    let mut s = settings();
+    for (name, rust) in SERVER_REPLACEMENTS {
+        s.with_replacement(*name, *rust, std::iter::empty());
+    }
+    s
+}
+
+/// The components as the server's type space sees them: with [`TYPED_EVENT`], a copy of the
+/// `Event` union (which [`SERVER_REPLACEMENTS`] replaces).
+pub fn server_view(
+    components: &serde_json::Map<String, Value>,
+) -> Result<serde_json::Map<String, Value>> {
+    let mut out = components.clone();
+    let event = components
+        .get("Event")
+        .ok_or_else(|| anyhow!("components/schemas has no Event union"))?;
+    let mut typed = event.clone();
+    if let Some(o) = typed.as_object_mut() {
+        o.insert(
+            "description".into(),
+            Value::String(
+                "One event as the generated type of its variant (a copy of `Event`, which the server's types pass through as JSON text)."
+                    .into(),
+            ),
+        );
+    }
+    out.insert(TYPED_EVENT.into(), typed);
+    Ok(out)
 }
 
 /// Converts component schemas to schemars' model, which is what typify 0.8 reads.
@@ -66,10 +110,13 @@ pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     }
 }
 
-pub fn type_space(components: &serde_json::Map<String, Value>) -> Result<TypeSpace> {
+pub fn type_space(
+    components: &serde_json::Map<String, Value>,
+    settings: &TypeSpaceSettings,
+) -> Result<TypeSpace> {
     let defs = to_schemars(components)?;
     guard("types", || {
-        let mut space = TypeSpace::new(&settings());
+        let mut space = TypeSpace::new(settings);
         space
             .add_ref_types(defs)
             .map_err(|e| anyhow!("typify: {e}"))?;
@@ -77,10 +124,22 @@ pub fn type_space(components: &serde_json::Map<String, Value>) -> Result<TypeSpa
     })
 }
 
+/// The reader types (`generated/src/reader.rs`): every component as typify makes it.
 pub fn generate(components: &serde_json::Map<String, Value>) -> Result<String> {
-    let space = type_space(components)?;
+    let space = type_space(components, &settings())?;
     let mut tokens = space.to_stream();
-    tokens.extend(discriminated(components)?);
+    tokens.extend(discriminated(components, &[])?);
+    crate::pretty(tokens)
+}
+
+/// The server's types (`generated/src/types.rs`): [`server_view`] with
+/// [`SERVER_REPLACEMENTS`].
+pub fn generate_server(components: &serde_json::Map<String, Value>) -> Result<String> {
+    let view = server_view(components)?;
+    let space = type_space(&view, &server_settings())?;
+    let mut tokens = space.to_stream();
+    let replaced: Vec<&str> = SERVER_REPLACEMENTS.iter().map(|(n, _)| *n).collect();
+    tokens.extend(discriminated(&view, &replaced)?);
     crate::pretty(tokens)
 }
 
@@ -93,9 +152,13 @@ pub fn generate(components: &serde_json::Map<String, Value>) -> Result<String> {
 /// attempts. The result is the same: the variants' discriminators are distinct constants.
 pub fn discriminated(
     components: &serde_json::Map<String, Value>,
+    replaced: &[&str],
 ) -> Result<proc_macro2::TokenStream> {
     let mut out = proc_macro2::TokenStream::new();
     for (name, schema) in components {
+        if replaced.contains(&name.as_str()) {
+            continue; // not a generated type: nothing to add to
+        }
         let Some(mapping) = schema
             .pointer("/discriminator/mapping")
             .and_then(Value::as_object)
