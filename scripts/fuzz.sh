@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the cargo-fuzz targets of fuzz/ for a while each, one job, and prints per target how
-# long it ran, its executions, executions per second, the corpus size and its findings.
+# Runs the cargo-fuzz targets of fuzz/ for a while each, one after the other, each in one
+# process on one core (no -jobs: libFuzzer would fork a child that logs to fuzz-N.log), and
+# prints per target how long it ran, its executions, exec/s, coverage, corpus and findings.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     (default: 60 seconds, every target)
 #
@@ -35,7 +36,7 @@ for t in "${targets[@]}"; do
     rc=0
     # The scratch corpus first (where new inputs go), then the seeds.
     cargo +nightly fuzz run -O "$t" "runs/$t" "corpus/$t" -- \
-        -max_total_time="$seconds" -jobs=1 -workers=1 -print_final_stats=1 \
+        -max_total_time="$seconds" -print_final_stats=1 \
         -rss_limit_mb=2048 -timeout=10 >"$log" 2>&1 || rc=$?
     # libFuzzer's final stats: stat::number_of_executed_units, stat::average_exec_per_sec.
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
