@@ -19,6 +19,9 @@ pub mod conformance;
 pub mod cursor;
 pub mod entry;
 pub mod exports;
+#[cfg(any(test, feature = "fuzz"))]
+#[doc(hidden)]
+pub mod fuzz_props;
 pub mod intake;
 pub mod keys;
 pub mod ports;

@@ -1,0 +1,4 @@
+#![no_main]
+//! Property: `eventpulse_handlers::fuzz_props::upload_validator` (its doc comment says what is checked).
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| eventpulse_handlers::fuzz_props::upload_validator(data));
