@@ -7,11 +7,6 @@ mod validate;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc rather than glibc's malloc: intake allocates and frees every JSON value of an
-/// object one by one, and glibc's free of a 1000-event object's tree (coalescing, fastbin
-/// consolidation) cost a third of the intake's time; see README "Benchmarks".
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
