@@ -70,7 +70,7 @@ them open). Each released major version's upload schema stays published at
 `GET /v1/schemas/event/{version}`.
 
 
-Version: 1.1.0*/
+Version: 1.2.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -106,7 +106,7 @@ impl Client {
 }
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "1.1.0"
+        "1.2.0"
     }
     fn baseurl(&self) -> &str {
         self.baseurl.as_str()
@@ -313,6 +313,107 @@ let response = client.list_notifications()
 ```*/
     pub fn list_notifications(&self) -> builder::ListNotifications<'_> {
         builder::ListNotifications::new(self)
+    }
+    /**The caller's subscriptions, oldest first
+
+Sends a `GET` request to `/v1/subscriptions`
+
+Arguments:
+- `cursor`: The `nextCursor` of the previous page, with the same other parameters; any other value is a 400.
+- `limit`: Page size.
+```ignore
+let response = client.list_subscriptions()
+    .cursor(cursor)
+    .limit(limit)
+    .send()
+    .await;
+```*/
+    pub fn list_subscriptions(&self) -> builder::ListSubscriptions<'_> {
+        builder::ListSubscriptions::new(self)
+    }
+    /**Subscribe an endpoint to the caller's notifications
+
+The endpoint receives every notification of the caller (or of the given `kinds`)
+once it has confirmed the subscription; until then it receives nothing but the
+confirmation request, so EventPulse never sends traffic to an address that did not
+ask for it. At most 10 subscriptions per caller (409 past that), and an endpoint at
+most once per caller (409).
+
+**Deliveries.** On AWS, the notification topic (SNS) delivers, filtered on the
+caller's id: `https` endpoints receive SNS's confirmation request and then each
+notification as the raw JSON body (verify SNS's message signature), `email`
+addresses a confirmation mail, `sqs` queues (ARNs) the raw JSON body of each
+notification. `status` follows SNS's confirmation.
+
+On `eventpulse local`: `https` (and, with `--allow-loopback-webhooks`, `http`)
+endpoints receive each message as a JSON `POST` with the header
+`EventPulse-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" under
+secret>`; reject a timestamp more than 5 minutes away from your clock. The first
+message is a `SubscriptionConfirmationMessage`: GET its `confirmUrl` to confirm.
+Then each `Notification` follows. A delivery that does not answer 2xx within 10 s
+is retried with exponential backoff (1 s doubling to 10 minutes) for up to 24 hours.
+`email` messages are appended to the data dir's `mailbox` file. `sqs` is refused.
+
+Endpoints on loopback, private, link-local (such as 169.254.169.254), shared,
+multicast or otherwise non-public addresses are refused, when given and again when
+a name resolves to one at delivery; redirects are never followed.
+
+
+Sends a `POST` request to `/v1/subscriptions`
+
+```ignore
+let response = client.create_subscription()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn create_subscription(&self) -> builder::CreateSubscription<'_> {
+        builder::CreateSubscription::new(self)
+    }
+    /**One subscription of the caller
+
+Sends a `GET` request to `/v1/subscriptions/{subscriptionId}`
+
+```ignore
+let response = client.get_subscription()
+    .subscription_id(subscription_id)
+    .send()
+    .await;
+```*/
+    pub fn get_subscription(&self) -> builder::GetSubscription<'_> {
+        builder::GetSubscription::new(self)
+    }
+    /**Unsubscribe; nothing more is delivered to the endpoint
+
+Sends a `DELETE` request to `/v1/subscriptions/{subscriptionId}`
+
+```ignore
+let response = client.delete_subscription()
+    .subscription_id(subscription_id)
+    .send()
+    .await;
+```*/
+    pub fn delete_subscription(&self) -> builder::DeleteSubscription<'_> {
+        builder::DeleteSubscription::new(self)
+    }
+    /**Confirm a subscription (the `confirmUrl` of its confirmation message)
+
+The endpoint of a subscription GETs this URL, taken from the confirmation message it
+received, to say it wants the notifications. No bearer token: the token in the path
+is the proof. Confirming again is harmless. On AWS, SNS runs its own confirmation and
+every token is a 404.
+
+
+Sends a `GET` request to `/v1/subscription-confirmations/{token}`
+
+```ignore
+let response = client.confirm_subscription()
+    .token(token)
+    .send()
+    .await;
+```*/
+    pub fn confirm_subscription(&self) -> builder::ConfirmSubscription<'_> {
+        builder::ConfirmSubscription::new(self)
     }
     /**Export the caller's matching events as NDJSON
 
@@ -1495,6 +1596,519 @@ pub mod builder {
                     )
                 }
                 401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::list_subscriptions`]
+
+[`Client::list_subscriptions`]: super::Client::list_subscriptions*/
+    #[derive(Debug, Clone)]
+    pub struct ListSubscriptions<'a> {
+        client: &'a super::Client,
+        cursor: Result<Option<eventpulse_generated::reader::Cursor>, String>,
+        limit: Result<Option<::std::num::NonZeroU64>, String>,
+    }
+    impl<'a> ListSubscriptions<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                cursor: Ok(None),
+                limit: Ok(None),
+            }
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<eventpulse_generated::reader::Cursor>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `eventpulse_generated :: reader :: Cursor` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU64>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU64` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/subscriptions`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<eventpulse_generated::reader::SubscriptionPage>,
+            Error<eventpulse_generated::reader::Problem>,
+        > {
+            let Self { client, cursor, limit } = self;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/subscriptions", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_subscriptions",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::create_subscription`]
+
+[`Client::create_subscription`]: super::Client::create_subscription*/
+    #[derive(Debug, Clone)]
+    pub struct CreateSubscription<'a> {
+        client: &'a super::Client,
+        body: Result<eventpulse_generated::reader::SubscriptionRequest, String>,
+    }
+    impl<'a> CreateSubscription<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Err("body was not initialized".to_string()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<eventpulse_generated::reader::SubscriptionRequest>,
+        {
+            self.body = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `eventpulse_generated :: reader :: SubscriptionRequest` for body failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `POST` request to `/v1/subscriptions`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<eventpulse_generated::reader::Subscription>,
+            Error<eventpulse_generated::reader::Problem>,
+        > {
+            let Self { client, body } = self;
+            let body = body.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/subscriptions", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_subscription",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                408u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::get_subscription`]
+
+[`Client::get_subscription`]: super::Client::get_subscription*/
+    #[derive(Debug, Clone)]
+    pub struct GetSubscription<'a> {
+        client: &'a super::Client,
+        subscription_id: Result<eventpulse_generated::reader::SubscriptionId, String>,
+    }
+    impl<'a> GetSubscription<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                subscription_id: Err("subscription_id was not initialized".to_string()),
+            }
+        }
+        pub fn subscription_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<eventpulse_generated::reader::SubscriptionId>,
+        {
+            self.subscription_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `eventpulse_generated :: reader :: SubscriptionId` for subscription_id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/subscriptions/{subscriptionId}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<eventpulse_generated::reader::Subscription>,
+            Error<eventpulse_generated::reader::Problem>,
+        > {
+            let Self { client, subscription_id } = self;
+            let subscription_id = subscription_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/subscriptions/{}", client.baseurl, encode_path(& subscription_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_subscription",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::delete_subscription`]
+
+[`Client::delete_subscription`]: super::Client::delete_subscription*/
+    #[derive(Debug, Clone)]
+    pub struct DeleteSubscription<'a> {
+        client: &'a super::Client,
+        subscription_id: Result<eventpulse_generated::reader::SubscriptionId, String>,
+    }
+    impl<'a> DeleteSubscription<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                subscription_id: Err("subscription_id was not initialized".to_string()),
+            }
+        }
+        pub fn subscription_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<eventpulse_generated::reader::SubscriptionId>,
+        {
+            self.subscription_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `eventpulse_generated :: reader :: SubscriptionId` for subscription_id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `DELETE` request to `/v1/subscriptions/{subscriptionId}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<()>, Error<eventpulse_generated::reader::Problem>> {
+            let Self { client, subscription_id } = self;
+            let subscription_id = subscription_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/subscriptions/{}", client.baseurl, encode_path(& subscription_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "delete_subscription",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::confirm_subscription`]
+
+[`Client::confirm_subscription`]: super::Client::confirm_subscription*/
+    #[derive(Debug, Clone)]
+    pub struct ConfirmSubscription<'a> {
+        client: &'a super::Client,
+        token: Result<eventpulse_generated::reader::ConfirmationToken, String>,
+    }
+    impl<'a> ConfirmSubscription<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                token: Err("token was not initialized".to_string()),
+            }
+        }
+        pub fn token<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<eventpulse_generated::reader::ConfirmationToken>,
+        {
+            self.token = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `eventpulse_generated :: reader :: ConfirmationToken` for token failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v1/subscription-confirmations/{token}`
+        pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<eventpulse_generated::reader::Subscription>,
+            Error<eventpulse_generated::reader::Problem>,
+        > {
+            let Self { client, token } = self;
+            let token = token.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/subscription-confirmations/{}", client.baseurl, encode_path(&
+                token.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "confirm_subscription",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -48,6 +48,58 @@ pub const SCHEMAS: &str = r##"{
           }
         }
       },
+      "SubscriptionId": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 64,
+        "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]*$"
+      },
+      "ConfirmationToken": {
+        "description": "Opaque; the last path segment of a `confirmUrl`.",
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 256,
+        "pattern": "^[A-Za-z0-9_-]+$"
+      },
+      "SubscriptionProtocol": {
+        "description": "`https` (a URL), `http` (a URL; `eventpulse local --allow-loopback-webhooks` only), `email` (an address) or `sqs` (a queue ARN; on AWS only).",
+        "type": "string",
+        "enum": [
+          "https",
+          "http",
+          "email",
+          "sqs"
+        ]
+      },
+      "SubscriptionRequest": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "protocol",
+          "endpoint"
+        ],
+        "properties": {
+          "protocol": {
+            "$ref": "#/components/schemas/SubscriptionProtocol"
+          },
+          "endpoint": {
+            "description": "Where to deliver: an absolute URL without credentials or fragment (`https`, `http`), an email address (`email`), or an SQS queue ARN (`sqs`).",
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 2048
+          },
+          "kinds": {
+            "description": "Deliver only notifications of these kinds; absent means every kind.",
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 3,
+            "uniqueItems": true,
+            "items": {
+              "$ref": "#/components/schemas/NotificationKind"
+            }
+          }
+        }
+      },
       "ExportRequest": {
         "description": "The same filters as GET /v1/events; with both, `from` must be before `to`, or the request is a 400.",
         "type": "object",
@@ -82,6 +134,15 @@ pub const SCHEMAS: &str = r##"{
           "sensor.reading"
         ]
       },
+      "NotificationKind": {
+        "description": "What a notification is about; subscriptions filter on it.",
+        "type": "string",
+        "enum": [
+          "object_quarantined",
+          "export_done",
+          "export_failed"
+        ]
+      },
       "UploadId": {
         "description": "Identifier of one uploaded object, unique within its owner's space.",
         "type": "string",
@@ -104,6 +165,11 @@ pub static OPERATIONS: &[&rt::Operation] = &[
     &GET_QUARANTINE_OBJECT,
     &REPROCESS_QUARANTINE,
     &LIST_NOTIFICATIONS,
+    &LIST_SUBSCRIPTIONS,
+    &CREATE_SUBSCRIPTION,
+    &GET_SUBSCRIPTION,
+    &DELETE_SUBSCRIPTION,
+    &CONFIRM_SUBSCRIPTION,
     &CREATE_EXPORT,
     &GET_EXPORT,
     &GET_EVENT_SCHEMA,
@@ -461,6 +527,157 @@ pub static LIST_NOTIFICATIONS: rt::Operation = rt::Operation {
     ],
     body: None,
 };
+/// The inputs of `list_subscriptions` (`GET /v1/subscriptions`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListSubscriptionsRequest {
+    /// Page size.
+    pub limit: ::std::num::NonZeroU64,
+    /// The `nextCursor` of the previous page, with the same other parameters; any other value is a 400.
+    pub cursor: ::std::option::Option<types::Cursor>,
+}
+/// The outcomes of `list_subscriptions` (`GET /v1/subscriptions`) other than errors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListSubscriptionsResponse {
+    /// 200: One page of subscriptions.
+    Ok(types::SubscriptionPage),
+}
+/// The table of `list_subscriptions` (`GET /v1/subscriptions`).
+pub static LIST_SUBSCRIPTIONS: rt::Operation = rt::Operation {
+    id: "list_subscriptions",
+    method: "GET",
+    path: "/v1/subscriptions",
+    secured: true,
+    params: &[
+        rt::Param {
+            name: "limit",
+            location: rt::In::Query,
+            required: false,
+            wire: rt::Wire::Integer,
+            default: Some(r#"50"#),
+            schema: r#"{"type":"integer","minimum":1,"maximum":100,"default":50}"#,
+        },
+        rt::Param {
+            name: "cursor",
+            location: rt::In::Query,
+            required: false,
+            wire: rt::Wire::String,
+            default: None,
+            schema: r##"{"$ref":"#/components/schemas/Cursor"}"##,
+        },
+    ],
+    body: None,
+};
+/// The inputs of `create_subscription` (`POST /v1/subscriptions`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateSubscriptionRequest {
+    /// The request body.
+    pub body: types::SubscriptionRequest,
+}
+/// The outcomes of `create_subscription` (`POST /v1/subscriptions`) other than errors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateSubscriptionResponse {
+    /// 201: The subscription, pending until the endpoint confirms it; `secret` appears in this response only.
+    Created(types::Subscription),
+}
+/// The table of `create_subscription` (`POST /v1/subscriptions`).
+pub static CREATE_SUBSCRIPTION: rt::Operation = rt::Operation {
+    id: "create_subscription",
+    method: "POST",
+    path: "/v1/subscriptions",
+    secured: true,
+    params: &[],
+    body: Some(rt::BodySpec {
+        required: true,
+        schema: r##"{"$ref":"#/components/schemas/SubscriptionRequest"}"##,
+    }),
+};
+/// The inputs of `get_subscription` (`GET /v1/subscriptions/{subscriptionId}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetSubscriptionRequest {
+    pub subscription_id: types::SubscriptionId,
+}
+/// The outcomes of `get_subscription` (`GET /v1/subscriptions/{subscriptionId}`) other than errors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GetSubscriptionResponse {
+    /// 200: The subscription.
+    Ok(types::Subscription),
+}
+/// The table of `get_subscription` (`GET /v1/subscriptions/{subscriptionId}`).
+pub static GET_SUBSCRIPTION: rt::Operation = rt::Operation {
+    id: "get_subscription",
+    method: "GET",
+    path: "/v1/subscriptions/{subscriptionId}",
+    secured: true,
+    params: &[
+        rt::Param {
+            name: "subscriptionId",
+            location: rt::In::Path,
+            required: true,
+            wire: rt::Wire::String,
+            default: None,
+            schema: r##"{"$ref":"#/components/schemas/SubscriptionId"}"##,
+        },
+    ],
+    body: None,
+};
+/// The inputs of `delete_subscription` (`DELETE /v1/subscriptions/{subscriptionId}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeleteSubscriptionRequest {
+    pub subscription_id: types::SubscriptionId,
+}
+/// The outcomes of `delete_subscription` (`DELETE /v1/subscriptions/{subscriptionId}`) other than errors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeleteSubscriptionResponse {
+    /// 204: Deleted.
+    NoContent,
+}
+/// The table of `delete_subscription` (`DELETE /v1/subscriptions/{subscriptionId}`).
+pub static DELETE_SUBSCRIPTION: rt::Operation = rt::Operation {
+    id: "delete_subscription",
+    method: "DELETE",
+    path: "/v1/subscriptions/{subscriptionId}",
+    secured: true,
+    params: &[
+        rt::Param {
+            name: "subscriptionId",
+            location: rt::In::Path,
+            required: true,
+            wire: rt::Wire::String,
+            default: None,
+            schema: r##"{"$ref":"#/components/schemas/SubscriptionId"}"##,
+        },
+    ],
+    body: None,
+};
+/// The inputs of `confirm_subscription` (`GET /v1/subscription-confirmations/{token}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfirmSubscriptionRequest {
+    pub token: types::ConfirmationToken,
+}
+/// The outcomes of `confirm_subscription` (`GET /v1/subscription-confirmations/{token}`) other than errors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfirmSubscriptionResponse {
+    /// 200: The subscription, confirmed.
+    Ok(types::Subscription),
+}
+/// The table of `confirm_subscription` (`GET /v1/subscription-confirmations/{token}`).
+pub static CONFIRM_SUBSCRIPTION: rt::Operation = rt::Operation {
+    id: "confirm_subscription",
+    method: "GET",
+    path: "/v1/subscription-confirmations/{token}",
+    secured: false,
+    params: &[
+        rt::Param {
+            name: "token",
+            location: rt::In::Path,
+            required: true,
+            wire: rt::Wire::String,
+            default: None,
+            schema: r##"{"$ref":"#/components/schemas/ConfirmationToken"}"##,
+        },
+    ],
+    body: None,
+};
 /// The inputs of `create_export` (`POST /v1/exports`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateExportRequest {
@@ -769,6 +986,90 @@ pub trait EventPulseApi: Send + Sync + 'static {
         req: ListNotificationsRequest,
     ) -> impl ::std::future::Future<
         Output = ::std::result::Result<ListNotificationsResponse, ApiError>,
+    > + Send;
+    /// The caller's subscriptions, oldest first
+    ///
+    /// `GET /v1/subscriptions`
+    fn list_subscriptions(
+        &self,
+        ctx: &RequestContext,
+        principal: &Principal,
+        req: ListSubscriptionsRequest,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<ListSubscriptionsResponse, ApiError>,
+    > + Send;
+    /// Subscribe an endpoint to the caller's notifications
+    ///
+    /// The endpoint receives every notification of the caller (or of the given `kinds`)
+    /// once it has confirmed the subscription; until then it receives nothing but the
+    /// confirmation request, so EventPulse never sends traffic to an address that did not
+    /// ask for it. At most 10 subscriptions per caller (409 past that), and an endpoint at
+    /// most once per caller (409).
+    ///
+    /// **Deliveries.** On AWS, the notification topic (SNS) delivers, filtered on the
+    /// caller's id: `https` endpoints receive SNS's confirmation request and then each
+    /// notification as the raw JSON body (verify SNS's message signature), `email`
+    /// addresses a confirmation mail, `sqs` queues (ARNs) the raw JSON body of each
+    /// notification. `status` follows SNS's confirmation.
+    ///
+    /// On `eventpulse local`: `https` (and, with `--allow-loopback-webhooks`, `http`)
+    /// endpoints receive each message as a JSON `POST` with the header
+    /// `EventPulse-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" under
+    /// secret>`; reject a timestamp more than 5 minutes away from your clock. The first
+    /// message is a `SubscriptionConfirmationMessage`: GET its `confirmUrl` to confirm.
+    /// Then each `Notification` follows. A delivery that does not answer 2xx within 10 s
+    /// is retried with exponential backoff (1 s doubling to 10 minutes) for up to 24 hours.
+    /// `email` messages are appended to the data dir's `mailbox` file. `sqs` is refused.
+    ///
+    /// Endpoints on loopback, private, link-local (such as 169.254.169.254), shared,
+    /// multicast or otherwise non-public addresses are refused, when given and again when
+    /// a name resolves to one at delivery; redirects are never followed.
+    ///
+    /// `POST /v1/subscriptions`
+    fn create_subscription(
+        &self,
+        ctx: &RequestContext,
+        principal: &Principal,
+        req: CreateSubscriptionRequest,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<CreateSubscriptionResponse, ApiError>,
+    > + Send;
+    /// One subscription of the caller
+    ///
+    /// `GET /v1/subscriptions/{subscriptionId}`
+    fn get_subscription(
+        &self,
+        ctx: &RequestContext,
+        principal: &Principal,
+        req: GetSubscriptionRequest,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<GetSubscriptionResponse, ApiError>,
+    > + Send;
+    /// Unsubscribe; nothing more is delivered to the endpoint
+    ///
+    /// `DELETE /v1/subscriptions/{subscriptionId}`
+    fn delete_subscription(
+        &self,
+        ctx: &RequestContext,
+        principal: &Principal,
+        req: DeleteSubscriptionRequest,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<DeleteSubscriptionResponse, ApiError>,
+    > + Send;
+    /// Confirm a subscription (the `confirmUrl` of its confirmation message)
+    ///
+    /// The endpoint of a subscription GETs this URL, taken from the confirmation message it
+    /// received, to say it wants the notifications. No bearer token: the token in the path
+    /// is the proof. Confirming again is harmless. On AWS, SNS runs its own confirmation and
+    /// every token is a 404.
+    ///
+    /// `GET /v1/subscription-confirmations/{token}`
+    fn confirm_subscription(
+        &self,
+        ctx: &RequestContext,
+        req: ConfirmSubscriptionRequest,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<ConfirmSubscriptionResponse, ApiError>,
     > + Send;
     /// Export the caller's matching events as NDJSON
     ///

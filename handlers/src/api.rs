@@ -10,7 +10,8 @@ use crate::exports::{ExportRunner, new_export};
 use crate::keys;
 use crate::ports::{
     Bucket, Clock, Dispatcher, EventPosition, EventQuery, EventRecord, EventTable, ExportRecord,
-    NotificationPosition, ObjectStore, PortError, Presigner, QuarantinePosition, UploadRecord,
+    NotificationPosition, ObjectStore, PortError, Presigner, QuarantinePosition, Subscriber,
+    SubscriptionTable, UploadRecord,
 };
 use crate::processor::new_id;
 use chrono::{DateTime, Duration, Utc};
@@ -22,6 +23,8 @@ use eventpulse_generated::types::{
     UploadTicketMethod,
 };
 use std::sync::Arc;
+
+mod subscriptions;
 
 /// How long a reprocess claim (`EventTable::reopen_upload`) holds before another request may
 /// take it over: far longer than a claim takes to be followed by its copy, so only a claim
@@ -39,6 +42,8 @@ pub struct ApiConfig {
     pub max_object_bytes: u64,
     /// The page served at `GET /docs`.
     pub docs_html: Arc<str>,
+    /// What subscription endpoints may point at.
+    pub endpoints: crate::subscriptions::EndpointRules,
 }
 
 impl Default for ApiConfig {
@@ -48,6 +53,7 @@ impl Default for ApiConfig {
             download_ttl: Duration::minutes(15),
             max_object_bytes: eventpulse_contract_rt::json::DEFAULT_MAX_BYTES as u64,
             docs_html: Arc::from(""),
+            endpoints: crate::subscriptions::EndpointRules::default(),
         }
     }
 }
@@ -58,6 +64,8 @@ pub struct Api {
     pub presigner: Arc<dyn Presigner>,
     pub dispatcher: Arc<dyn Dispatcher>,
     pub exports: Arc<dyn ExportRunner>,
+    pub subscriptions: Arc<dyn SubscriptionTable>,
+    pub subscriber: Arc<dyn Subscriber>,
     pub clock: Arc<dyn Clock>,
     pub cursors: CursorSigner,
     pub config: ApiConfig,
@@ -541,6 +549,50 @@ impl EventPulseApi for Api {
             items,
             next_cursor,
         }))
+    }
+
+    async fn list_subscriptions(
+        &self,
+        _ctx: &RequestContext,
+        p: &Principal,
+        req: ListSubscriptionsRequest,
+    ) -> Result<ListSubscriptionsResponse, ApiError> {
+        self.list_subscriptions_impl(p, req).await
+    }
+
+    async fn create_subscription(
+        &self,
+        _ctx: &RequestContext,
+        p: &Principal,
+        req: CreateSubscriptionRequest,
+    ) -> Result<CreateSubscriptionResponse, ApiError> {
+        self.create_subscription_impl(p, req).await
+    }
+
+    async fn get_subscription(
+        &self,
+        _ctx: &RequestContext,
+        p: &Principal,
+        req: GetSubscriptionRequest,
+    ) -> Result<GetSubscriptionResponse, ApiError> {
+        self.get_subscription_impl(p, req).await
+    }
+
+    async fn delete_subscription(
+        &self,
+        _ctx: &RequestContext,
+        p: &Principal,
+        req: DeleteSubscriptionRequest,
+    ) -> Result<DeleteSubscriptionResponse, ApiError> {
+        self.delete_subscription_impl(p, req).await
+    }
+
+    async fn confirm_subscription(
+        &self,
+        _ctx: &RequestContext,
+        req: ConfirmSubscriptionRequest,
+    ) -> Result<ConfirmSubscriptionResponse, ApiError> {
+        self.confirm_subscription_impl(req).await
     }
 
     async fn create_export(

@@ -26,4 +26,5 @@ pub mod intake;
 pub mod keys;
 pub mod ports;
 pub mod processor;
+pub mod subscriptions;
 pub mod wiring;

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 pub use eventpulse_contract_rt::EventJson;
 use eventpulse_generated::types::{
-    EventType, Notification, QuarantineReport, ReasonCode, UploadState,
+    EventType, Notification, NotificationKind, QuarantineReport, ReasonCode, SubscriptionProtocol,
+    SubscriptionState, UploadState,
 };
 
 /// Why a port call failed, and whether trying again may help.
@@ -357,6 +358,102 @@ pub trait EventTable: Send + Sync {
 #[async_trait]
 pub trait Notifier: Send + Sync {
     async fn deliver(&self, owner: &str, notification: &Notification) -> PortResult<()>;
+}
+
+/// A notification subscription, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionRecord {
+    pub owner: String,
+    pub subscription_id: String,
+    pub protocol: SubscriptionProtocol,
+    /// The URL, address or queue ARN, as validated (`crate::subscriptions::check_endpoint`).
+    pub endpoint: String,
+    /// The kinds delivered; never empty.
+    pub kinds: Vec<NotificationKind>,
+    pub status: SubscriptionState,
+    pub created_at: DateTime<Utc>,
+    /// The HMAC key of the deliveries EventPulse signs itself; `None` where the deliverer
+    /// signs by itself (SNS) or nothing is signed (email).
+    pub secret: Option<String>,
+    /// The deliverer's handle on it (the SNS subscription ARN), once subscribed there.
+    pub delivery_ref: Option<String>,
+}
+
+/// What [`SubscriptionTable::create_subscription`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionCreated {
+    Created,
+    /// The owner has `max_per_owner` subscriptions already; nothing was written.
+    LimitReached,
+    /// The owner has a subscription with this protocol and endpoint; nothing was written.
+    EndpointTaken,
+}
+
+/// The owners' notification subscriptions. Every method touches only its owner's data.
+#[async_trait]
+pub trait SubscriptionTable: Send + Sync {
+    /// Records a new subscription, in one atomic step with the per-owner cap and the
+    /// one-subscription-per-endpoint rule, so concurrent requests cannot exceed either.
+    async fn create_subscription(
+        &self,
+        subscription: &SubscriptionRecord,
+        max_per_owner: usize,
+    ) -> PortResult<SubscriptionCreated>;
+    async fn get_subscription(
+        &self,
+        owner: &str,
+        subscription_id: &str,
+    ) -> PortResult<Option<SubscriptionRecord>>;
+    /// In `subscription_id` order (ids are time-ordered), strictly after `after`.
+    async fn list_subscriptions(
+        &self,
+        owner: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> PortResult<Vec<SubscriptionRecord>>;
+    /// Writes `status` and `delivery_ref` of an existing subscription; false (nothing
+    /// written) when it is gone.
+    async fn update_subscription(&self, subscription: &SubscriptionRecord) -> PortResult<bool>;
+    /// Deletes it, freeing its place under the cap and its endpoint; the deleted record, or
+    /// `None` when there was none.
+    async fn delete_subscription(
+        &self,
+        owner: &str,
+        subscription_id: &str,
+    ) -> PortResult<Option<SubscriptionRecord>>;
+}
+
+/// What a deliverer said to a new subscription.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Subscribed {
+    /// Accepted: its handle there, and whether the endpoint still has to confirm.
+    Accepted {
+        delivery_ref: Option<String>,
+        status: SubscriptionState,
+    },
+    /// The deliverer refuses this endpoint (a reason for the caller).
+    Refused(String),
+}
+
+/// Who delivers notifications to subscribed endpoints: SNS on AWS (filter policies on the
+/// owner and kind), the local delivery queue on `eventpulse local` (signed POSTs, a mailbox).
+#[async_trait]
+pub trait Subscriber: Send + Sync {
+    /// The protocols it delivers to.
+    fn protocols(&self) -> &'static [SubscriptionProtocol];
+    /// Whether EventPulse itself signs what is delivered over `protocol` (then each
+    /// subscription gets a secret).
+    fn signs(&self, protocol: SubscriptionProtocol) -> bool;
+    /// Starts deliveries to a recorded subscription: the confirmation request first.
+    async fn subscribe(&self, subscription: &SubscriptionRecord) -> PortResult<Subscribed>;
+    /// The status now (an endpoint may have confirmed since).
+    async fn status(&self, subscription: &SubscriptionRecord) -> PortResult<SubscriptionState>;
+    /// Stops deliveries; unsubscribing what is not subscribed is not an error.
+    async fn unsubscribe(&self, subscription: &SubscriptionRecord) -> PortResult<()>;
+    /// Confirms the subscription a confirmation token was issued for, returning its owner
+    /// and id; `None` for a token it never issued (and always where the deliverer runs its
+    /// own confirmation, as SNS does).
+    async fn confirm(&self, token: &str) -> PortResult<Option<(String, String)>>;
 }
 
 /// A request a client can make without our credentials.

@@ -8,7 +8,10 @@ use crate::api::{Api, ApiConfig};
 use crate::cursor::CursorSigner;
 use crate::exports::{ExportRunner, Exporter};
 use crate::intake::Intake;
-use crate::ports::{Clock, Dispatcher, EventTable, Notifier, ObjectStore, PortResult, Presigner};
+use crate::ports::{
+    Clock, Dispatcher, EventTable, Notifier, ObjectStore, PortResult, Presigner, Subscriber,
+    SubscriptionTable,
+};
 use crate::processor::Processor;
 use eventpulse_generated::types::Notification;
 use std::sync::Arc;
@@ -30,6 +33,9 @@ pub struct Ports {
     pub objects: Arc<dyn ObjectStore>,
     pub table: Arc<dyn EventTable>,
     pub notifier: Arc<dyn Notifier>,
+    pub subscriptions: Arc<dyn SubscriptionTable>,
+    /// Delivers to subscribed endpoints (SNS; the local delivery queue).
+    pub subscriber: Arc<dyn Subscriber>,
     pub clock: Arc<dyn Clock>,
     pub delivery: Delivery,
 }
@@ -61,6 +67,8 @@ impl Ports {
             presigner,
             dispatcher,
             exports,
+            subscriptions: self.subscriptions.clone(),
+            subscriber: self.subscriber.clone(),
             clock: self.clock.clone(),
             cursors,
             config,

@@ -281,6 +281,134 @@ mod handlers {
             .await;
         rt::respond(&ctx, result.map(IntoHttp::into_http))
     }
+    impl IntoHttp for ListSubscriptionsResponse {
+        fn into_http(self) -> ::axum::response::Response {
+            match self {
+                Self::Ok(body) => {
+                    rt::json_response(::http::StatusCode::OK, "application/json", &body)
+                }
+            }
+        }
+    }
+    async fn handle_list_subscriptions<A: EventPulseApi>(
+        api: Arc<A>,
+        endpoint: Arc<rt::Endpoint>,
+        request: ::axum::extract::Request,
+    ) -> ::axum::response::Response {
+        let (ctx, input) = endpoint.intake(request).await;
+        let result: ::std::result::Result<ListSubscriptionsResponse, ApiError> = async {
+            let mut input = input?;
+            let req = ListSubscriptionsRequest {
+                limit: input.take(contract::In::Query, "limit")?,
+                cursor: input.take(contract::In::Query, "cursor")?,
+            };
+            api.list_subscriptions(&ctx, input.principal()?, req).await
+        }
+            .await;
+        rt::respond(&ctx, result.map(IntoHttp::into_http))
+    }
+    impl IntoHttp for CreateSubscriptionResponse {
+        fn into_http(self) -> ::axum::response::Response {
+            match self {
+                Self::Created(body) => {
+                    rt::json_response(
+                        ::http::StatusCode::CREATED,
+                        "application/json",
+                        &body,
+                    )
+                }
+            }
+        }
+    }
+    async fn handle_create_subscription<A: EventPulseApi>(
+        api: Arc<A>,
+        endpoint: Arc<rt::Endpoint>,
+        request: ::axum::extract::Request,
+    ) -> ::axum::response::Response {
+        let (ctx, input) = endpoint.intake(request).await;
+        let result: ::std::result::Result<CreateSubscriptionResponse, ApiError> = async {
+            let mut input = input?;
+            let req = CreateSubscriptionRequest {
+                body: input.take_body()?,
+            };
+            api.create_subscription(&ctx, input.principal()?, req).await
+        }
+            .await;
+        rt::respond(&ctx, result.map(IntoHttp::into_http))
+    }
+    impl IntoHttp for GetSubscriptionResponse {
+        fn into_http(self) -> ::axum::response::Response {
+            match self {
+                Self::Ok(body) => {
+                    rt::json_response(::http::StatusCode::OK, "application/json", &body)
+                }
+            }
+        }
+    }
+    async fn handle_get_subscription<A: EventPulseApi>(
+        api: Arc<A>,
+        endpoint: Arc<rt::Endpoint>,
+        request: ::axum::extract::Request,
+    ) -> ::axum::response::Response {
+        let (ctx, input) = endpoint.intake(request).await;
+        let result: ::std::result::Result<GetSubscriptionResponse, ApiError> = async {
+            let mut input = input?;
+            let req = GetSubscriptionRequest {
+                subscription_id: input.take(contract::In::Path, "subscriptionId")?,
+            };
+            api.get_subscription(&ctx, input.principal()?, req).await
+        }
+            .await;
+        rt::respond(&ctx, result.map(IntoHttp::into_http))
+    }
+    impl IntoHttp for DeleteSubscriptionResponse {
+        fn into_http(self) -> ::axum::response::Response {
+            match self {
+                Self::NoContent => rt::empty_response(::http::StatusCode::NO_CONTENT),
+            }
+        }
+    }
+    async fn handle_delete_subscription<A: EventPulseApi>(
+        api: Arc<A>,
+        endpoint: Arc<rt::Endpoint>,
+        request: ::axum::extract::Request,
+    ) -> ::axum::response::Response {
+        let (ctx, input) = endpoint.intake(request).await;
+        let result: ::std::result::Result<DeleteSubscriptionResponse, ApiError> = async {
+            let mut input = input?;
+            let req = DeleteSubscriptionRequest {
+                subscription_id: input.take(contract::In::Path, "subscriptionId")?,
+            };
+            api.delete_subscription(&ctx, input.principal()?, req).await
+        }
+            .await;
+        rt::respond(&ctx, result.map(IntoHttp::into_http))
+    }
+    impl IntoHttp for ConfirmSubscriptionResponse {
+        fn into_http(self) -> ::axum::response::Response {
+            match self {
+                Self::Ok(body) => {
+                    rt::json_response(::http::StatusCode::OK, "application/json", &body)
+                }
+            }
+        }
+    }
+    async fn handle_confirm_subscription<A: EventPulseApi>(
+        api: Arc<A>,
+        endpoint: Arc<rt::Endpoint>,
+        request: ::axum::extract::Request,
+    ) -> ::axum::response::Response {
+        let (ctx, input) = endpoint.intake(request).await;
+        let result: ::std::result::Result<ConfirmSubscriptionResponse, ApiError> = async {
+            let mut input = input?;
+            let req = ConfirmSubscriptionRequest {
+                token: input.take(contract::In::Path, "token")?,
+            };
+            api.confirm_subscription(&ctx, req).await
+        }
+            .await;
+        rt::respond(&ctx, result.map(IntoHttp::into_http))
+    }
     impl IntoHttp for CreateExportResponse {
         fn into_http(self) -> ::axum::response::Response {
             match self {
@@ -632,6 +760,82 @@ mod handlers {
                             endpoint(&LIST_NOTIFICATIONS),
                         );
                         move |request: ::axum::extract::Request| handle_list_notifications(
+                            api,
+                            endpoint,
+                            request,
+                        )
+                    })
+                    .fallback(|request: ::axum::extract::Request| rt::method_not_allowed(
+                        request,
+                        "GET, HEAD",
+                    )),
+            )
+            .route(
+                "/v1/subscriptions",
+                ::axum::routing::MethodRouter::new()
+                    .get({
+                        let (api, endpoint) = (
+                            api.clone(),
+                            endpoint(&LIST_SUBSCRIPTIONS),
+                        );
+                        move |request: ::axum::extract::Request| handle_list_subscriptions(
+                            api,
+                            endpoint,
+                            request,
+                        )
+                    })
+                    .post({
+                        let (api, endpoint) = (
+                            api.clone(),
+                            endpoint(&CREATE_SUBSCRIPTION),
+                        );
+                        move |request: ::axum::extract::Request| handle_create_subscription(
+                            api,
+                            endpoint,
+                            request,
+                        )
+                    })
+                    .fallback(|request: ::axum::extract::Request| rt::method_not_allowed(
+                        request,
+                        "GET, POST, HEAD",
+                    )),
+            )
+            .route(
+                "/v1/subscriptions/{subscriptionId}",
+                ::axum::routing::MethodRouter::new()
+                    .get({
+                        let (api, endpoint) = (api.clone(), endpoint(&GET_SUBSCRIPTION));
+                        move |request: ::axum::extract::Request| handle_get_subscription(
+                            api,
+                            endpoint,
+                            request,
+                        )
+                    })
+                    .delete({
+                        let (api, endpoint) = (
+                            api.clone(),
+                            endpoint(&DELETE_SUBSCRIPTION),
+                        );
+                        move |request: ::axum::extract::Request| handle_delete_subscription(
+                            api,
+                            endpoint,
+                            request,
+                        )
+                    })
+                    .fallback(|request: ::axum::extract::Request| rt::method_not_allowed(
+                        request,
+                        "GET, DELETE, HEAD",
+                    )),
+            )
+            .route(
+                "/v1/subscription-confirmations/{token}",
+                ::axum::routing::MethodRouter::new()
+                    .get({
+                        let (api, endpoint) = (
+                            api.clone(),
+                            endpoint(&CONFIRM_SUBSCRIPTION),
+                        );
+                        move |request: ::axum::extract::Request| handle_confirm_subscription(
                             api,
                             endpoint,
                             request,

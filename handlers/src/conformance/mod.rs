@@ -40,6 +40,7 @@ mod exports;
 mod notifications;
 mod objects;
 mod quarantine;
+mod subscriptions;
 mod tenancy;
 mod uploads;
 
@@ -49,6 +50,7 @@ pub use exports::*;
 pub use notifications::*;
 pub use objects::*;
 pub use quarantine::*;
+pub use subscriptions::*;
 pub use tenancy::*;
 pub use uploads::*;
 
@@ -97,6 +99,23 @@ macro_rules! __event_table_checks {
     };
 }
 
+/// Calls `$then!` with `$args` followed by the name of every [`SubscriptionTable`] check.
+///
+/// [`SubscriptionTable`]: crate::ports::SubscriptionTable
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __subscription_table_checks {
+    ($then:ident!($($args:tt)*)) => {
+        $crate::$then!($($args)*
+            subscriptions_round_trip,
+            subscriptions_cap_and_endpoints,
+            subscriptions_cap_under_concurrency,
+            subscriptions_pages,
+            subscriptions_tenancy,
+        );
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_tests {
@@ -134,6 +153,15 @@ macro_rules! object_store_conformance {
 macro_rules! event_table_conformance {
     ($fixture:path) => {
         $crate::__event_table_checks!(__conformance_tests!($fixture;));
+    };
+}
+
+/// One `#[tokio::test]` per [`SubscriptionTable`](crate::ports::SubscriptionTable) check;
+/// see [`object_store_conformance!`](crate::object_store_conformance).
+#[macro_export]
+macro_rules! subscription_table_conformance {
+    ($fixture:path) => {
+        $crate::__subscription_table_checks!(__conformance_tests!($fixture;));
     };
 }
 
