@@ -270,8 +270,11 @@ start_live_server() {
     LIVE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/eventpulse-live.XXXXXX")
     # Settings a developer may have exported must not leak in: a webhook would receive the
     # notifications, and another JWT secret would refuse the tokens minted below.
-    env -u EVENTPULSE_JWT_SECRET -u EVENTPULSE_WEBHOOK EVENTPULSE_LOG_FORMAT=json \
-        EVENTPULSE_LOG=info "$BIN" local --addr 127.0.0.1:0 --quiet \
+    # schemathesis subscribes whatever endpoints it makes up: --webhooks-loopback-only keeps
+    # every delivery on this machine.
+    env -u EVENTPULSE_JWT_SECRET -u EVENTPULSE_WEBHOOK -u EVENTPULSE_ALLOW_LOOPBACK_WEBHOOKS \
+        EVENTPULSE_LOG_FORMAT=json \
+        EVENTPULSE_LOG=info "$BIN" local --addr 127.0.0.1:0 --quiet --webhooks-loopback-only \
         --data-dir "$LIVE_DIR/data" >"$LIVE_DIR/server.stdout" 2>"$LIVE_DIR/server.log" &
     LIVE_PID=$!
     local addr="" i

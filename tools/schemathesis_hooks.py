@@ -9,6 +9,12 @@ descriptions), so schema-valid requests can break them, and the server is right 
 - a `cursor` must be one this server issued, for this caller and query (it is HMAC-signed):
   a schema-valid string it never issued is answered 400 with one error
   {pointer: /query/cursor, keyword: "cursor"}.
+- a subscription's `endpoint` must be one the server delivers to: the server under test runs
+  with --webhooks-loopback-only (so nothing it is fuzzed with is ever sent off the machine),
+  which accepts only loopback http(s) URLs and email addresses, and `sqs` only on AWS. The
+  server answers 400 with one error {pointer: /body/endpoint, keyword: "endpoint"} or
+  {pointer: /body/protocol, keyword: "protocol"}; a refusal of a loopback URL or of a plain
+  address is kept as a failure.
 
 Rather than allowing 400 for every schema-valid request of those operations (which would hide
 any other wrong rejection), `filter_failure` below drops a positive-data failure only when the
@@ -103,6 +109,42 @@ def _cursor_unissued(response, pointer: str) -> bool:
         return cursor is not None and cursor not in _issued_cursors
 
 
+_LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def _endpoint_undeliverable(response, pointer: str, keyword: str) -> bool:
+    body = _sent_body(response)
+    if not isinstance(body, dict):
+        return False
+    protocol, endpoint = body.get("protocol"), body.get("endpoint")
+    if not isinstance(endpoint, str):
+        return False
+    if keyword == "protocol":
+        return pointer == "/body/protocol" and protocol == "sqs"
+    if pointer != "/body/endpoint":
+        return False
+    if protocol == "email":
+        local, at, domain = endpoint.rpartition("@")
+        plain = re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", domain) is not None
+        return not (at and local and "@" not in local and len(local) <= 64 and plain)
+    try:
+        url = urlsplit(endpoint)
+        host = url.hostname
+        url.port  # raises on a bad port
+    except ValueError:
+        return True
+    plain = (
+        url.scheme == protocol
+        and host in _LOOPBACK_HOSTS
+        and not url.username
+        and not url.password
+        and not url.fragment
+        and "#" not in endpoint
+        and re.search(r"[\s\x00-\x1f\x7f]", endpoint) is None
+    )
+    return not plain
+
+
 def _justified(response, error: object) -> bool:
     if not isinstance(error, dict):
         return False
@@ -111,6 +153,8 @@ def _justified(response, error: object) -> bool:
         return _range_broken(response, pointer)
     if keyword == "cursor":
         return _cursor_unissued(response, pointer)
+    if keyword in ("endpoint", "protocol"):
+        return _endpoint_undeliverable(response, pointer, keyword)
     return False
 
 

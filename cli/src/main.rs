@@ -3,6 +3,7 @@
 mod local;
 mod provision;
 mod remote;
+mod subscriptions;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -84,6 +85,16 @@ enum Command {
         #[command(subcommand)]
         cmd: remote::ExportsCmd,
     },
+    /// Endpoints that receive your notifications as they happen.
+    Subscriptions {
+        #[command(flatten)]
+        conn: remote::Conn,
+        #[command(subcommand)]
+        cmd: subscriptions::SubscriptionsCmd,
+    },
+    /// A small endpoint for trying subscriptions: verifies each message's
+    /// EventPulse-Signature, confirms its subscription, prints each notification.
+    WebhookReceiver(subscriptions::ReceiverArgs),
 }
 
 fn init_logs(json: bool) {
@@ -185,6 +196,16 @@ fn main() -> ExitCode {
             runtime()
                 .map_err(Into::into)
                 .and_then(|rt| rt.block_on(remote::exports(&conn, &cmd))),
+        ),
+        Command::Subscriptions { conn, cmd } => report(
+            runtime()
+                .map_err(Into::into)
+                .and_then(|rt| rt.block_on(subscriptions::run(&conn, &cmd))),
+        ),
+        Command::WebhookReceiver(args) => report(
+            runtime()
+                .map_err(Into::into)
+                .and_then(|rt| rt.block_on(subscriptions::receiver(&args))),
         ),
     }
 }

@@ -26,7 +26,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn client(&self) -> Result<EventPulse> {
+    pub(crate) fn client(&self) -> Result<EventPulse> {
         if self.token.is_none() {
             bail!(
                 "no token: pass --token or set EVENTPULSE_TOKEN (get one with `eventpulse token --user NAME`)"
@@ -37,7 +37,7 @@ impl Conn {
 }
 
 /// Turns client errors into one line a person can act on.
-fn explain(e: ClientError) -> anyhow::Error {
+pub(crate) fn explain(e: ClientError) -> anyhow::Error {
     match e.status() {
         Some(401) => anyhow::anyhow!(
             "{e}\nhint: the token is missing, expired or for another server; get a new one with `eventpulse token --user NAME`"
@@ -60,7 +60,7 @@ macro_rules! outln {
     }};
 }
 
-fn print_json(v: &impl serde::Serialize) -> Result<()> {
+pub(crate) fn print_json(v: &impl serde::Serialize) -> Result<()> {
     outln!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }

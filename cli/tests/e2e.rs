@@ -7,6 +7,8 @@ use eventpulse_client::{ClientError, EventPulse};
 use eventpulse_handlers::intake::{Intake, Verdict};
 use serde_json::{Value, json};
 mod support;
+#[path = "e2e/subscriptions.rs"]
+mod subscriptions;
 
 use std::process::Command;
 use std::sync::Arc;
@@ -33,7 +35,14 @@ on_both_backends!(
     bad_tokens_and_bad_requests_get_problem_details,
     exports_docs_and_published_contracts,
     concurrent_reprocess_is_accepted_once,
+    subscriptions_refuse_what_no_deployment_delivers_to,
 );
+
+fn subscriptions_refuse_what_no_deployment_delivers_to(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_on(backend, dir.path());
+    subscriptions::refused_endpoints(&server, backend);
+}
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

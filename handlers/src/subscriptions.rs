@@ -33,6 +33,16 @@ pub struct EndpointRules {
     /// Loopback addresses and plain `http` are accepted (`eventpulse local
     /// --allow-loopback-webhooks`, for development and tests); never on AWS.
     pub allow_loopback: bool,
+    /// Only loopback URLs (and email, which goes to the local mailbox) are accepted: a test
+    /// server fuzzed with arbitrary endpoints then never sends anything off the machine.
+    /// Implies `allow_loopback`.
+    pub loopback_only: bool,
+}
+
+impl EndpointRules {
+    fn loopback_allowed(self) -> bool {
+        self.allow_loopback || self.loopback_only
+    }
 }
 
 /// Why an address is not one EventPulse sends to, or `None` when it is a public unicast
@@ -120,7 +130,7 @@ fn check_url(
     endpoint: &str,
     rules: EndpointRules,
 ) -> Result<(), String> {
-    if protocol == SubscriptionProtocol::Http && !rules.allow_loopback {
+    if protocol == SubscriptionProtocol::Http && !rules.loopback_allowed() {
         return Err("plain `http` endpoints are accepted only by `eventpulse local --allow-loopback-webhooks`; use `https`".into());
     }
     let url = url::Url::parse(endpoint).map_err(|e| format!("the endpoint is not a URL: {e}"))?;
@@ -137,6 +147,9 @@ fn check_url(
     if url.fragment().is_some() {
         return Err("the endpoint must not have a #fragment".into());
     }
+    if rules.loopback_only && !is_loopback_host(url.host()) {
+        return Err("this server delivers only to loopback endpoints (--webhooks-loopback-only)".into());
+    }
     match url.host() {
         None => Err("the endpoint has no host".into()),
         Some(url::Host::Ipv4(ip)) => check_ip(IpAddr::V4(ip), rules),
@@ -145,8 +158,20 @@ fn check_url(
     }
 }
 
+fn is_loopback_host(host: Option<url::Host<&str>>) -> bool {
+    match host {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            let lower = name.trim_end_matches('.').to_ascii_lowercase();
+            lower == "localhost" || lower.ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
 fn check_ip(ip: IpAddr, rules: EndpointRules) -> Result<(), String> {
-    match refused_address(ip, rules.allow_loopback) {
+    match refused_address(ip, rules.loopback_allowed()) {
         Some(why) => Err(format!(
             "the endpoint's host {ip} is {why}; EventPulse delivers only to public addresses"
         )),
@@ -158,7 +183,7 @@ fn check_ip(ip: IpAddr, rules: EndpointRules) -> Result<(), String> {
 fn check_name(name: &str, rules: EndpointRules) -> Result<(), String> {
     let lower = name.trim_end_matches('.').to_ascii_lowercase();
     if lower == "localhost" || lower.ends_with(".localhost") {
-        return if rules.allow_loopback {
+        return if rules.loopback_allowed() {
             Ok(())
         } else {
             Err(format!(
@@ -317,9 +342,15 @@ mod tests {
 
     const DEV: EndpointRules = EndpointRules {
         allow_loopback: true,
+        loopback_only: false,
     };
     const PROD: EndpointRules = EndpointRules {
         allow_loopback: false,
+        loopback_only: false,
+    };
+    const TEST: EndpointRules = EndpointRules {
+        allow_loopback: false,
+        loopback_only: true,
     };
 
     fn refused(ip: &str) -> bool {
@@ -427,6 +458,13 @@ mod tests {
         assert!(check(Http, "http://127.0.0.1:9000/hook", DEV).is_ok());
         assert!(check(Https, "https://localhost:9000/hook", DEV).is_ok());
         assert!(check(Http, "http://10.0.0.1/hook", DEV).is_err());
+        // A fuzzed test server accepts loopback only.
+        assert!(check(Http, "http://127.0.0.1:9/x", TEST).is_ok());
+        assert!(check(Https, "https://localhost/x", TEST).is_ok());
+        for e in ["https://8.8.8.8/", "https://hooks.example.com/", "https://10.0.0.1/"] {
+            assert!(check(Https, e, TEST).is_err(), "{e}");
+        }
+        assert!(check(SubscriptionProtocol::Email, "a@example.com", TEST).is_ok());
     }
 
     #[test]

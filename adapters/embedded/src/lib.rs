@@ -15,12 +15,13 @@
 //! to as well. Blocking disk work runs on tokio's blocking pool, never on a worker thread.
 
 mod compose;
+pub mod deliver;
 mod fs;
 mod notify;
 mod sqlite;
 mod writer;
 
-pub use compose::Embedded;
+pub use compose::{Embedded, Options};
 pub use fs::{FsObjectStore, Staged};
 pub use notify::{LocalNotifier, RetryPolicy};
 pub use sqlite::SqliteTable;

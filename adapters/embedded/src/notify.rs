@@ -33,6 +33,8 @@ impl Default for RetryPolicy {
 #[derive(Debug)]
 pub struct LocalNotifier {
     webhook: Option<String>,
+    /// The owners' own subscriptions, when this notifier feeds them.
+    subscriptions: Option<crate::deliver::SubscriptionQueue>,
     client: Result<reqwest::Client, String>,
     policy: RetryPolicy,
 }
@@ -50,9 +52,22 @@ impl LocalNotifier {
             .map_err(|e| chain(&e));
         Self {
             webhook: webhook.filter(|w| !w.trim().is_empty()),
+            subscriptions: None,
             client,
             policy,
         }
+    }
+
+    /// Also queues every notification for the owner's subscriptions.
+    pub fn with_subscriptions(mut self, queue: crate::deliver::SubscriptionQueue) -> Self {
+        self.subscriptions = Some(queue);
+        self
+    }
+}
+
+impl std::fmt::Debug for crate::deliver::SubscriptionQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriptionQueue").finish_non_exhaustive()
     }
 }
 
@@ -88,6 +103,11 @@ impl Notifier for LocalNotifier {
             message = %n.message,
             "notification"
         );
+        // Queued first: it is local and idempotent, so a failing operator webhook (which
+        // makes the outbox call again) neither loses nor repeats a subscriber's copy.
+        if let Some(queue) = &self.subscriptions {
+            queue.queue(owner, n).await?;
+        }
         let Some(url) = &self.webhook else {
             return Ok(());
         };

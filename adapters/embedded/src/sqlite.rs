@@ -36,6 +36,9 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+mod subscriptions;
+pub use subscriptions::{CONFIRMATION, Delivery};
+
 /// Schema migrations; `MIGRATIONS[i]` takes `user_version` from `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
     r#"
@@ -134,6 +137,40 @@ CREATE INDEX events_by_type_time ON events (owner, event_type, occurred_at, even
 -- concurrent reprocess requests get one claim, and a claim whose request died can be taken
 -- over once stale.
 ALTER TABLE uploads ADD COLUMN reopened_at TEXT;
+"#,
+    r#"
+-- Notification subscriptions. `kinds` is ",kind,kind," so one kind is found with instr().
+-- `confirm_token` is the SHA-256 of the token in the confirmation URL (the token itself is
+-- only ever sent to the endpoint).
+CREATE TABLE subscriptions (
+    owner           TEXT NOT NULL,
+    subscription_id TEXT NOT NULL,
+    protocol        TEXT NOT NULL,
+    endpoint        TEXT NOT NULL,
+    kinds           TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'confirmed')),
+    created_at      TEXT NOT NULL,
+    secret          TEXT,
+    delivery_ref    TEXT,
+    confirm_token   TEXT UNIQUE,
+    PRIMARY KEY (owner, subscription_id),
+    UNIQUE (owner, protocol, endpoint)
+);
+-- Messages on their way to subscribed endpoints (what SNS keeps on AWS): one row per
+-- message and subscription, deleted once delivered or given up.
+CREATE TABLE deliveries (
+    owner           TEXT NOT NULL,
+    subscription_id TEXT NOT NULL,
+    message_id      TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    give_up_at      TEXT NOT NULL,
+    last_error      TEXT,
+    PRIMARY KEY (owner, subscription_id, message_id),
+    FOREIGN KEY (owner, subscription_id) REFERENCES subscriptions (owner, subscription_id) ON DELETE CASCADE
+);
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at);
 "#,
 ];
 

@@ -3,7 +3,7 @@
 
 use eventpulse_embedded::{FsObjectStore, SqliteTable, TABLE_FILE};
 use eventpulse_handlers::conformance;
-use eventpulse_handlers::ports::{EventTable, ObjectStore};
+use eventpulse_handlers::ports::{EventTable, ObjectStore, SubscriptionTable};
 use std::sync::Arc;
 use tempfile::TempDir;
 
@@ -25,6 +25,16 @@ mod object_store {
 
 mod event_table {
     eventpulse_handlers::event_table_conformance!(super::event_table);
+}
+
+async fn subscription_table() -> (TempDir, Arc<dyn SubscriptionTable>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let table = SqliteTable::open(dir.path().join(TABLE_FILE)).expect("table");
+    (dir, Arc::new(table))
+}
+
+mod subscription_table {
+    eventpulse_handlers::subscription_table_conformance!(super::subscription_table);
 }
 
 /// The suite is written to run against a store that already holds data, from a spawned

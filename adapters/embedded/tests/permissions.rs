@@ -29,7 +29,7 @@ fn shared_entries(dir: &Path, out: &mut Vec<String>) {
 async fn what_the_embedded_backend_creates_is_owner_only() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("nested/data");
-    let backend = Embedded::open(&data, None).unwrap();
+    let backend = Embedded::open(&data, eventpulse_embedded::Options::default()).unwrap();
     let ports = backend.ports();
     ports
         .objects

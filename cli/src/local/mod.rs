@@ -34,9 +34,20 @@ pub struct Args {
     /// HS256 secret for bearer tokens (default: the data dir's own, created on first start).
     #[arg(long, env = "EVENTPULSE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    /// POST every notification to this URL as well.
+    /// For the operator: POST every notification of every user to this URL as well (users
+    /// subscribe their own endpoints with `POST /v1/subscriptions`).
     #[arg(long, env = "EVENTPULSE_WEBHOOK")]
     pub webhook: Option<String>,
+    /// Let subscriptions point at loopback addresses (127.0.0.1, ::1, localhost) and use
+    /// plain `http`: for development and tests on one machine. Private, link-local and
+    /// other non-public addresses stay refused.
+    #[arg(long, env = "EVENTPULSE_ALLOW_LOOPBACK_WEBHOOKS")]
+    pub allow_loopback_webhooks: bool,
+    /// Accept subscriptions only to loopback endpoints (and email, which goes to the data
+    /// dir's mailbox): for servers that tests fuzz with arbitrary endpoints, so nothing is
+    /// ever sent off the machine. Implies --allow-loopback-webhooks.
+    #[arg(long, env = "EVENTPULSE_WEBHOOKS_LOOPBACK_ONLY")]
+    pub webhooks_loopback_only: bool,
     /// Objects processed at the same time.
     #[arg(long, default_value_t = 4)]
     pub workers: usize,
@@ -171,7 +182,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let base_url = format!("http://{addr}");
 
-    let backend = Embedded::open(&args.data_dir, args.webhook.clone())?;
+    let backend = Embedded::open(
+        &args.data_dir,
+        eventpulse_embedded::Options {
+            webhook: args.webhook.clone(),
+            public_url: base_url.clone(),
+            allow_loopback_webhooks: args.allow_loopback_webhooks,
+            webhooks_loopback_only: args.webhooks_loopback_only,
+            ..eventpulse_embedded::Options::default()
+        },
+    )?;
     let ports = backend.ports();
     let (objects, table, clock) = (
         ports.objects.clone(),
@@ -206,11 +226,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         presigner: presigner.clone(),
         dispatcher: dispatcher.clone(),
         exports: exports.clone(),
+        subscriptions: ports.subscriptions.clone(),
+        subscriber: ports.subscriber.clone(),
         clock: clock.clone(),
         cursors: CursorSigner::new(secrets.cursor_key.as_bytes()),
         config: ApiConfig {
             max_object_bytes: args.max_bytes as u64,
             docs_html: Arc::from(docs_html()),
+            endpoints: backend.rules,
             ..ApiConfig::default()
         },
     });
@@ -264,6 +287,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         })
     };
+    // Deliveries to the users' subscribed endpoints (what SNS does on AWS), from the queue
+    // in the table: what a previous run left queued goes out now.
+    let deliverer = tokio::spawn(backend.deliverer().run());
     // Objects that were stored but never queued (queue full for too long) or whose retries
     // ran out are picked up again, instead of waiting for the next start.
     let sweeper = {
@@ -306,6 +332,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "notification outbox at shutdown");
     }
     outbox.abort();
+    deliverer.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -140,12 +140,17 @@ impl Api {
                 delivery_ref,
                 status,
             }) => {
-                record.delivery_ref = delivery_ref;
-                record.status = status;
-                self.subscriptions
-                    .update_subscription(&record)
-                    .await
-                    .map_err(storage)?;
+                // Written only when the deliverer says something new: an endpoint may
+                // confirm (locally, straight into the table) before this line runs, and
+                // writing `pending` back would undo that.
+                if delivery_ref != record.delivery_ref || status != record.status {
+                    record.delivery_ref = delivery_ref;
+                    record.status = status;
+                    self.subscriptions
+                        .update_subscription(&record)
+                        .await
+                        .map_err(storage)?;
+                }
             }
             Ok(Subscribed::Refused(reason)) => {
                 undo().await;
