@@ -120,6 +120,55 @@ impl EventPulseApi for Fake {
     ) -> Result<ListNotificationsResponse, ApiError> {
         Err(missing("notifications"))
     }
+    async fn list_subscriptions(
+        &self,
+        _: &RequestContext,
+        _: &Principal,
+        _: ListSubscriptionsRequest,
+    ) -> Result<ListSubscriptionsResponse, ApiError> {
+        Ok(ListSubscriptionsResponse::Ok(typed(json!({"items": []}))))
+    }
+    async fn create_subscription(
+        &self,
+        _: &RequestContext,
+        _: &Principal,
+        req: CreateSubscriptionRequest,
+    ) -> Result<CreateSubscriptionResponse, ApiError> {
+        Ok(CreateSubscriptionResponse::Created(typed(json!({
+            "subscriptionId": "s-1", "protocol": req.body.protocol, "endpoint": *req.body.endpoint,
+            "kinds": req.body.kinds.unwrap_or_default(), "status": "pending",
+            "createdAt": "2026-12-02T10:00:00Z", "secret": "whsec_x"
+        }))))
+    }
+    async fn get_subscription(
+        &self,
+        _: &RequestContext,
+        _: &Principal,
+        _: GetSubscriptionRequest,
+    ) -> Result<GetSubscriptionResponse, ApiError> {
+        Err(missing("subscription"))
+    }
+    async fn delete_subscription(
+        &self,
+        _: &RequestContext,
+        _: &Principal,
+        _: DeleteSubscriptionRequest,
+    ) -> Result<DeleteSubscriptionResponse, ApiError> {
+        Ok(DeleteSubscriptionResponse::NoContent)
+    }
+    async fn confirm_subscription(
+        &self,
+        _: &RequestContext,
+        req: ConfirmSubscriptionRequest,
+    ) -> Result<ConfirmSubscriptionResponse, ApiError> {
+        match req.token.as_str() {
+            "t-1" => Ok(ConfirmSubscriptionResponse::Ok(typed(json!({
+                "subscriptionId": "s-1", "protocol": "https", "endpoint": "https://h.example.com/",
+                "kinds": ["export_done"], "status": "confirmed", "createdAt": "2026-12-02T10:00:00Z"
+            })))),
+            _ => Err(missing("subscription waiting for this token")),
+        }
+    }
     async fn create_export(
         &self,
         _: &RequestContext,
@@ -639,6 +688,7 @@ fn every_operation_is_in_the_table() {
     assert_eq!(
         public,
         [
+            "confirm_subscription",
             "get_event_schema",
             "get_released_event_schema",
             "get_openapi",
@@ -646,6 +696,63 @@ fn every_operation_is_in_the_table() {
             "get_docs"
         ]
     );
+}
+
+#[tokio::test]
+async fn subscription_confirmations_need_no_token_and_subscribing_does() {
+    let h = harness();
+    // The confirmation link is fetched by the endpoint, which has no token: the token in
+    // the path is the proof.
+    let r = h
+        .send(
+            Request::get("/v1/subscription-confirmations/t-1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["status"], "confirmed");
+    let r = h
+        .send(
+            Request::get("/v1/subscription-confirmations/not%20a%20token")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    r.problem(StatusCode::BAD_REQUEST, "/v1/subscription-confirmations/not%20a%20token");
+    let create = |auth: bool| {
+        let b = if auth {
+            authed("POST", "/v1/subscriptions")
+        } else {
+            Request::post("/v1/subscriptions")
+        };
+        b.header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"protocol":"https","endpoint":"https://h.example.com/"}"#))
+            .unwrap()
+    };
+    h.send(create(false))
+        .await
+        .problem(StatusCode::UNAUTHORIZED, "/v1/subscriptions");
+    let r = h.send(create(true)).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.json()["secret"], "whsec_x");
+    // The body schema: an unknown protocol, a missing endpoint, an empty kinds list.
+    for body in [
+        r#"{"protocol":"gopher","endpoint":"x"}"#,
+        r#"{"protocol":"https"}"#,
+        r#"{"protocol":"https","endpoint":"https://h.example.com/","kinds":[]}"#,
+        r#"{"protocol":"https","endpoint":"https://h.example.com/","kinds":["export_done","export_done"]}"#,
+    ] {
+        let r = h
+            .send(
+                authed("POST", "/v1/subscriptions")
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(body))
+                    .unwrap(),
+            )
+            .await;
+        r.problem(StatusCode::BAD_REQUEST, "/v1/subscriptions");
+    }
 }
 
 #[tokio::test]
