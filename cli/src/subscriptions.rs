@@ -54,9 +54,9 @@ pub async fn run(conn: &Conn, cmd: &SubscriptionsCmd) -> Result<()> {
             endpoint,
             kinds,
         } => {
-            let protocol: types::SubscriptionProtocol = protocol
-                .parse()
-                .map_err(|_| anyhow::anyhow!("--protocol {protocol:?}: use https, http, email or sqs"))?;
+            let protocol: types::SubscriptionProtocol = protocol.parse().map_err(|_| {
+                anyhow::anyhow!("--protocol {protocol:?}: use https, http, email or sqs")
+            })?;
             let kinds = kinds
                 .iter()
                 .map(|k| {
@@ -105,7 +105,11 @@ pub async fn run(conn: &Conn, cmd: &SubscriptionsCmd) -> Result<()> {
                 if let Some(c) = &cursor {
                     req = req.cursor(c.as_str());
                 }
-                let page = req.send().await.map_err(|e| explain(e.into()))?.into_inner();
+                let page = req
+                    .send()
+                    .await
+                    .map_err(|e| explain(e.into()))?
+                    .into_inner();
                 all.extend(page.items);
                 match page.next_cursor {
                     Some(c) => cursor = Some(c.to_string()),
@@ -205,7 +209,10 @@ async fn receive(
             return (StatusCode::BAD_REQUEST, "no confirmUrl\n");
         };
         if !same_origin(&link, &r.api) {
-            eprintln!("not following a confirmation link outside {}: {link}", r.api);
+            eprintln!(
+                "not following a confirmation link outside {}: {link}",
+                r.api
+            );
             return (StatusCode::BAD_REQUEST, "confirmUrl on another server\n");
         }
         return match r.http.get(link).send().await {

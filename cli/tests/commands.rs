@@ -186,3 +186,103 @@ fn token_hours_out_of_range_is_a_clear_error() {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
 }
+
+/// The two-shell walk-through of the README, in one test: `subscriptions add` prints the
+/// secret, `webhook-receiver` verifies the confirmation request and confirms, and then
+/// prints the signed notification of a failed upload; `list` and `remove` as a user runs them.
+#[test]
+fn subscriptions_with_the_cli_and_the_webhook_receiver() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &["--allow-loopback-webhooks"]);
+    let token = server.token("dana");
+    // A free port for the receiver: bind, read, release.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let hook = format!("http://127.0.0.1:{port}/hook");
+
+    let o = run(
+        &server,
+        &token,
+        &[
+            "subscriptions",
+            "add",
+            "--protocol",
+            "http",
+            &hook,
+            "--kind",
+            "object_quarantined",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let created: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(created["status"], "pending");
+    let secret = created["secret"].as_str().unwrap().to_string();
+    let id = created["subscriptionId"].as_str().unwrap().to_string();
+
+    // The receiver starts after the confirmation request was first sent: the retry finds it.
+    let mut receiver = Command::new(bin())
+        .args(["webhook-receiver", "--listen", &format!("127.0.0.1:{port}")])
+        .env("EVENTPULSE_WEBHOOK_SECRET", &secret)
+        .env("EVENTPULSE_API", &server.base)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(receiver.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let confirmed = (0..100).find_map(|_| {
+        rx.recv_timeout(std::time::Duration::from_millis(300))
+            .ok()
+            .filter(|l| l.contains("confirmed subscription"))
+    });
+    assert!(
+        confirmed.is_some_and(|l| l.contains(&id)),
+        "the receiver did not confirm"
+    );
+    let o = run(&server, &token, &["subscriptions", "list"]);
+    assert!(text(&o.stdout).contains("confirmed"), "{}", text(&o.stdout));
+
+    let o = run(
+        &server,
+        &token,
+        &[
+            "upload",
+            "examples/events/invalid/order-currency-lowercase.json",
+            "--wait",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let mut stdout = BufReader::new(receiver.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let n: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(n["kind"], "object_quarantined");
+
+    let o = run(&server, &token, &["subscriptions", "remove", &id]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = run(&server, &token, &["subscriptions", "list"]);
+    assert!(
+        text(&o.stderr).contains("no subscriptions"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = run(&server, &token, &["subscriptions", "get", &id]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("404") || text(&o.stderr).contains("no subscription"),
+        "{}",
+        text(&o.stderr)
+    );
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+}

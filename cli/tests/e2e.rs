@@ -6,9 +6,9 @@ use eventpulse_client::types::{self, ReasonCode, UploadState};
 use eventpulse_client::{ClientError, EventPulse};
 use eventpulse_handlers::intake::{Intake, Verdict};
 use serde_json::{Value, json};
-mod support;
 #[path = "e2e/subscriptions.rs"]
 mod subscriptions;
+mod support;
 
 use std::process::Command;
 use std::sync::Arc;

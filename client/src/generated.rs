@@ -341,9 +341,10 @@ most once per caller (409).
 
 **Deliveries.** On AWS, the notification topic (SNS) delivers, filtered on the
 caller's id: `https` endpoints receive SNS's confirmation request and then each
-notification as the raw JSON body (verify SNS's message signature), `email`
-addresses a confirmation mail, `sqs` queues (ARNs) the raw JSON body of each
-notification. `status` follows SNS's confirmation.
+notification in SNS's signed JSON envelope (its `Message` is the `Notification`;
+verify the envelope's signature as SNS documents), `email` addresses a
+confirmation mail, `sqs` queues (ARNs) the raw `Notification` JSON.
+`status` follows SNS's confirmation.
 
 On `eventpulse local`: `https` (and, with `--allow-loopback-webhooks`, `http`)
 endpoints receive each message as a JSON `POST` with the header

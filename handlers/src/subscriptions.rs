@@ -112,7 +112,10 @@ pub fn check_endpoint(
     endpoint: &str,
     rules: EndpointRules,
 ) -> Result<String, String> {
-    if endpoint.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if endpoint
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
         return Err("the endpoint must not contain spaces or control characters".into());
     }
     match protocol {
@@ -148,7 +151,9 @@ fn check_url(
         return Err("the endpoint must not have a #fragment".into());
     }
     if rules.loopback_only && !is_loopback_host(url.host()) {
-        return Err("this server delivers only to loopback endpoints (--webhooks-loopback-only)".into());
+        return Err(
+            "this server delivers only to loopback endpoints (--webhooks-loopback-only)".into(),
+        );
     }
     match url.host() {
         None => Err("the endpoint has no host".into()),
@@ -300,7 +305,9 @@ pub fn sign(secret: &str, unix_seconds: i64, body: &[u8]) -> String {
 pub enum SignatureError {
     #[error("the signature header is not `t=<unix seconds>,v1=<hex>`")]
     Malformed,
-    #[error("the signature's timestamp is {0} s away from this clock (at most {SIGNATURE_TOLERANCE_SECS} s)")]
+    #[error(
+        "the signature's timestamp is {0} s away from this clock (at most {SIGNATURE_TOLERANCE_SECS} s)"
+    )]
     Stale(i64),
     #[error("no v1 signature matches the body under this secret")]
     Mismatch,
@@ -308,7 +315,12 @@ pub enum SignatureError {
 
 /// Verifies a signature header against `body` at `now_unix`, in constant time; any of
 /// several `v1=` values may match (a sender rotating secrets sends one per secret).
-pub fn verify(secret: &str, header: &str, body: &[u8], now_unix: i64) -> Result<(), SignatureError> {
+pub fn verify(
+    secret: &str,
+    header: &str,
+    body: &[u8],
+    now_unix: i64,
+) -> Result<(), SignatureError> {
     let mut t: Option<i64> = None;
     let mut tags: Vec<Vec<u8>> = Vec::new();
     for part in header.split(',') {
@@ -434,7 +446,11 @@ mod tests {
         assert!(check(Https, "https://hooks.example.com/ep?x=1", PROD).is_ok());
         assert!(check(Https, "https://8.8.8.8:8443/ep", PROD).is_ok());
         for (p, e, why) in [
-            (Https, "https://169.254.169.254/latest/meta-data", "link-local"),
+            (
+                Https,
+                "https://169.254.169.254/latest/meta-data",
+                "link-local",
+            ),
             (Https, "https://[::ffff:169.254.169.254]/", "link-local"),
             (Https, "https://10.0.0.1/", "private"),
             (Https, "https://127.0.0.1/", "loopback"),
@@ -445,7 +461,11 @@ mod tests {
             (Https, "https://2130706433/", "loopback"),
             (Https, "https://intranet/", "fully qualified"),
             (Https, "http://hooks.example.com/", "https:// URL"),
-            (Http, "http://hooks.example.com/", "--allow-loopback-webhooks"),
+            (
+                Http,
+                "http://hooks.example.com/",
+                "--allow-loopback-webhooks",
+            ),
             (Https, "https://u:p@hooks.example.com/", "credentials"),
             (Https, "https://hooks.example.com/#x", "fragment"),
             (Https, "https://hooks.example.com/a b", "spaces"),
@@ -461,7 +481,11 @@ mod tests {
         // A fuzzed test server accepts loopback only.
         assert!(check(Http, "http://127.0.0.1:9/x", TEST).is_ok());
         assert!(check(Https, "https://localhost/x", TEST).is_ok());
-        for e in ["https://8.8.8.8/", "https://hooks.example.com/", "https://10.0.0.1/"] {
+        for e in [
+            "https://8.8.8.8/",
+            "https://hooks.example.com/",
+            "https://10.0.0.1/",
+        ] {
             assert!(check(Https, e, TEST).is_err(), "{e}");
         }
         assert!(check(SubscriptionProtocol::Email, "a@example.com", TEST).is_ok());
@@ -471,7 +495,14 @@ mod tests {
     fn emails_and_queues() {
         use SubscriptionProtocol::{Email, Sqs};
         assert!(check(Email, "alice@example.com", PROD).is_ok());
-        for e in ["alice", "@example.com", "alice@", "alice@localhost", "a@b@c.com", "a@-x.com"] {
+        for e in [
+            "alice",
+            "@example.com",
+            "alice@",
+            "alice@localhost",
+            "a@b@c.com",
+            "a@-x.com",
+        ] {
             assert!(check(Email, e, PROD).is_err(), "{e}");
         }
         assert!(check(Sqs, "arn:aws:sqs:eu-west-1:123456789012:alice-events", PROD).is_ok());
@@ -524,7 +555,11 @@ mod tests {
             Err(SignatureError::Mismatch)
         );
         for bad in ["", "v1=00", "t=1", "t=x,v1=00", "t=1,v1=zz", "garbage"] {
-            assert_eq!(verify(&secret, bad, body, 1), Err(SignatureError::Malformed), "{bad}");
+            assert_eq!(
+                verify(&secret, bad, body, 1),
+                Err(SignatureError::Malformed),
+                "{bad}"
+            );
         }
         // A known vector, so receivers in other languages can check their code.
         assert_eq!(

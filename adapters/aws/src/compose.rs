@@ -17,7 +17,7 @@
 
 use crate::dynamo::DynamoTable;
 use crate::queue::SqsExportRunner;
-use crate::{Clients, S3Buckets, S3ObjectStore, S3Presigner, SnsNotifier};
+use crate::{Clients, S3Buckets, S3ObjectStore, S3Presigner, SnsNotifier, SnsSubscriber};
 use eventpulse_handlers::exports::ExportRunner;
 use eventpulse_handlers::ports::{PortError, PortResult, SystemClock};
 use eventpulse_handlers::wiring::{Delivery, Ports};
@@ -109,6 +109,8 @@ pub struct Aws {
     pub objects: Arc<S3ObjectStore>,
     pub table: Arc<DynamoTable>,
     pub notifier: Arc<SnsNotifier>,
+    /// The owners' subscriptions, as SNS subscriptions of the notification topic.
+    pub subscriber: Arc<SnsSubscriber>,
     pub presigner: Arc<S3Presigner>,
 }
 
@@ -128,6 +130,10 @@ impl Aws {
                 clients.sns.clone(),
                 settings.notify_topic_arn.clone(),
             )),
+            subscriber: Arc::new(SnsSubscriber::new(
+                clients.sns.clone(),
+                settings.notify_topic_arn.clone(),
+            )),
             presigner: Arc::new(S3Presigner::new(
                 clients.s3.clone(),
                 settings.buckets.clone(),
@@ -141,12 +147,15 @@ impl Aws {
     }
 
     /// The ports. A function delivers what it recorded before it answers (`AtOnce`): a
-    /// Lambda runs nothing after that; the sweep retries what failed.
+    /// Lambda runs nothing after that; the sweep retries what failed. Subscriptions live in
+    /// the same table; SNS delivers to them.
     pub fn ports(&self) -> Ports {
         Ports {
             objects: self.objects.clone(),
             table: self.table.clone(),
             notifier: self.notifier.clone(),
+            subscriptions: self.table.clone(),
+            subscriber: self.subscriber.clone(),
             clock: Arc::new(SystemClock),
             delivery: Delivery::AtOnce,
         }

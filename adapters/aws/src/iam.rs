@@ -24,8 +24,10 @@
 //! publishes the notification); `functions/processor/src/lib.rs` routes each trigger.
 //! The API builds `Aws::ports().api(presigner, …, export_runner, cursor_key)` and serves
 //! `handlers/src/api.rs`, which reads and lists, creates uploads and exports, reprocesses
-//! (copy back to the process bucket) and deletes quarantined uploads, and never stores
-//! events, publishes, or drains the outbox.
+//! (copy back to the process bucket) and deletes quarantined uploads, and manages the
+//! owners' subscriptions (`handlers/src/api/subscriptions.rs`: the records in the table,
+//! the SNS subscriptions of the notification topic), and never stores events, publishes,
+//! or drains the outbox.
 
 /// An AWS service the adapters call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -94,6 +96,9 @@ pub enum Resource {
     Index(&'static str),
     /// The SNS topic of user notifications.
     NotifyTopic,
+    /// The subscriptions of that topic, `{topicArn}:{id}`: SNS authorises Unsubscribe and
+    /// GetSubscriptionAttributes on the subscription's ARN, never on the topic's.
+    NotifySubscriptions,
     /// The SQS queue of export requests.
     ExportsQueue,
     /// The SSM SecureString holding the cursor-signing key.
@@ -429,7 +434,7 @@ pub const CALLS: &[Call] = &[
         actions: &["dynamodb:GetItem"],
         kms: DYNAMODB_KMS,
         resources: &[Table],
-        why: "get_upload, get_quarantine, get_export, get_event",
+        why: "get_upload, get_quarantine, get_export, get_event, get_subscription (and before delete_subscription)",
     },
     Call {
         function: Api,
@@ -452,15 +457,25 @@ pub const CALLS: &[Call] = &[
     Call {
         function: Api,
         service: DynamoDb,
+        operation: "update_item",
+        actions: &["dynamodb:UpdateItem"],
+        kms: DYNAMODB_KMS,
+        resources: &[Table],
+        why: "update_subscription: the status and SNS subscription ARN of a subscription",
+    },
+    Call {
+        function: Api,
+        service: DynamoDb,
         operation: "transact_write_items",
         actions: &[
             "dynamodb:ConditionCheckItem",
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
+            "dynamodb:PutItem",
         ],
         kms: DYNAMODB_KMS,
         resources: &[Table],
-        why: "reopen_upload [ConditionCheck entry, Update upload], delete_quarantine [Delete entry, ConditionCheck upload]: IAM authorises each action inside",
+        why: "reopen_upload [ConditionCheck entry, Update upload], delete_quarantine [Delete entry, ConditionCheck upload], create_subscription [Update counter, Put endpoint, Put subscription], delete_subscription [Delete subscription, Delete endpoint, Update counter]: IAM authorises each action inside",
     },
     Call {
         function: Api,
@@ -468,8 +483,36 @@ pub const CALLS: &[Call] = &[
         operation: "query",
         actions: &["dynamodb:Query"],
         kms: DYNAMODB_KMS,
-        resources: &[Index("gsi1"), Index("gsi2")],
-        why: "list_events (gsi1, gsi2 with a type), list_quarantine and list_notifications (gsi1)",
+        resources: &[Table, Index("gsi1"), Index("gsi2")],
+        why: "list_subscriptions (the table: the owner's partition), list_events (gsi1, gsi2 with a type), list_quarantine and list_notifications (gsi1)",
+    },
+    // --- api: SNS (`SnsSubscriber`, src/subscribe.rs) ----------------------------------
+    Call {
+        function: Api,
+        service: Sns,
+        operation: "subscribe",
+        actions: &["sns:Subscribe"],
+        kms: &[],
+        resources: &[NotifyTopic],
+        why: "POST /v1/subscriptions: the owner's endpoint subscribed to the notification topic, filtered on userId and kind",
+    },
+    Call {
+        function: Api,
+        service: Sns,
+        operation: "get_subscription_attributes",
+        actions: &["sns:GetSubscriptionAttributes"],
+        kms: &[],
+        resources: &[NotifySubscriptions],
+        why: "PendingConfirmation: after Subscribe, and when a pending subscription is read",
+    },
+    Call {
+        function: Api,
+        service: Sns,
+        operation: "unsubscribe",
+        actions: &["sns:Unsubscribe"],
+        kms: &[],
+        resources: &[NotifySubscriptions],
+        why: "DELETE /v1/subscriptions/{id} stops SNS's deliveries before the record goes",
     },
     // --- api: SQS and SSM --------------------------------------------------------------
     Call {
@@ -1078,7 +1121,8 @@ mod tests {
             }
         }
         // The processor never touches SSM, the exports or the exports queue; the exporter
-        // never touches the uploads; the API never publishes or lists the process bucket.
+        // never touches the uploads; the API never publishes or lists the process bucket,
+        // and touches SNS only to manage the notification topic's subscriptions.
         let processor = grants(Processor);
         let exporter = grants(Exporter);
         let api = grants(Api);
@@ -1091,7 +1135,26 @@ mod tests {
             r,
             ProcessBucket | ProcessIncoming | QuarantineObjects | CursorKey
         )));
-        assert!(!api.iter().any(|(a, _)| a.starts_with("sns:")));
+        let api_sns: BTreeSet<(&str, Resource)> = api
+            .iter()
+            .filter(|(a, _)| a.starts_with("sns:"))
+            .copied()
+            .collect();
+        assert_eq!(
+            api_sns,
+            BTreeSet::from([
+                ("sns:Subscribe", NotifyTopic),
+                ("sns:GetSubscriptionAttributes", NotifySubscriptions),
+                ("sns:Unsubscribe", NotifySubscriptions),
+            ])
+        );
+        // Only the API touches the topic's subscriptions.
+        assert!(
+            !processor
+                .iter()
+                .chain(&exporter)
+                .any(|(_, r)| *r == NotifySubscriptions)
+        );
         assert!(!api.contains(&("s3:ListBucket", ProcessBucket)));
     }
 

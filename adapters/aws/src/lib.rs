@@ -6,8 +6,11 @@
 //!   [`Settings`], the deployment's configuration from the environment.
 //! - [`s3`]: [`S3ObjectStore`], the object store on three buckets.
 //! - [`presign`]: [`S3Presigner`], presigned upload (conditional, create-only) and download URLs.
-//! - [`dynamo`]: [`dynamo::DynamoTable`], the event table on one DynamoDB table.
+//! - [`dynamo`]: [`dynamo::DynamoTable`], the event table and the subscriptions on one
+//!   DynamoDB table.
 //! - [`sns`]: [`SnsNotifier`], notifications published with filterable attributes.
+//! - [`subscribe`]: [`SnsSubscriber`], the owners' subscriptions as SNS subscriptions
+//!   filtered on those attributes.
 //! - [`queue`]: [`queue::SqsExportRunner`], exports handed to the processor function.
 //! - [`provision`]: [`provision::provision`], a deployment's resources created where missing
 //!   (`eventpulse provision`).
@@ -26,9 +29,11 @@ pub mod provision;
 pub mod queue;
 pub mod s3;
 pub mod sns;
+pub mod subscribe;
 
 pub use compose::{Aws, Settings};
 pub use config::{Clients, Endpoint};
 pub use presign::S3Presigner;
 pub use s3::{S3Buckets, S3ObjectStore};
 pub use sns::SnsNotifier;
+pub use subscribe::SnsSubscriber;

@@ -8,6 +8,9 @@
 //!   their own notifications;
 //! - `kind`: `object_quarantined`, `export_done`, …;
 //! - `reasonCode`: why an object was quarantined, when there is a reason.
+//!
+//! [`crate::subscribe::SnsSubscriber`] writes its filter policies on the same names
+//! ([`USER_ID`], [`KIND`]) and values.
 
 use crate::error::classify;
 use async_trait::async_trait;
@@ -15,6 +18,13 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use eventpulse_generated::types::Notification;
 use eventpulse_handlers::ports::{Notifier, PortError, PortResult};
 use std::collections::HashMap;
+
+/// The message attribute naming the notification's owner.
+pub const USER_ID: &str = "userId";
+/// The message attribute naming the notification's kind (`NotificationKind`'s spelling).
+pub const KIND: &str = "kind";
+/// The message attribute naming why an object was quarantined.
+pub const REASON_CODE: &str = "reasonCode";
 
 #[derive(Debug, Clone)]
 pub struct SnsNotifier {
@@ -32,9 +42,9 @@ impl SnsNotifier {
 }
 
 fn attributes(owner: &str, n: &Notification) -> PortResult<HashMap<String, MessageAttributeValue>> {
-    let mut pairs = vec![("userId", owner.to_string()), ("kind", n.kind.to_string())];
+    let mut pairs = vec![(USER_ID, owner.to_string()), (KIND, n.kind.to_string())];
     if let Some(reason) = &n.reason_code {
-        pairs.push(("reasonCode", reason.to_string()));
+        pairs.push((REASON_CODE, reason.to_string()));
     }
     pairs
         .into_iter()

@@ -1,5 +1,6 @@
-//! `DynamoTable` against moto server: the whole conformance suite, plus what only DynamoDB
-//! has (provisioning, real races between conditional writes, error classification).
+//! `DynamoTable` against moto server: the whole conformance suite (events and
+//! subscriptions), plus what only DynamoDB has (provisioning, real races between conditional
+//! writes, error classification, the subscriptions' items).
 //!
 //! Needs moto server (`eval "$(bash scripts/moto.sh start)"`; scripts/test.sh starts it).
 //! Every test makes its own table (a random name), so tests run in parallel and against a
@@ -15,7 +16,7 @@ use eventpulse_generated::types::{
 use eventpulse_handlers::commit::store_events;
 use eventpulse_handlers::ports::{
     EventQuery, EventRecord, EventTable, Held, MarkStored, PortError, QuarantineRecord,
-    StoreOutcome, UploadRecord,
+    StoreOutcome, SubscriptionTable, UploadRecord,
 };
 use serde_json::json;
 use std::time::Instant;
@@ -148,6 +149,16 @@ async fn conformance_table() -> ((), std::sync::Arc<dyn EventTable>) {
 
 mod conformance {
     eventpulse_handlers::event_table_conformance!(super::conformance_table);
+}
+
+/// The subscriptions on a table of their own per check, too.
+async fn subscription_table() -> ((), std::sync::Arc<dyn SubscriptionTable>) {
+    let (_, table) = fresh_table("subscriptions").await;
+    ((), std::sync::Arc::new(table))
+}
+
+mod subscription_conformance {
+    eventpulse_handlers::subscription_table_conformance!(super::subscription_table);
 }
 
 #[tokio::test]
@@ -411,4 +422,102 @@ async fn errors_are_classified() {
         .expect("raw put");
     let e = table.get_upload("o", "u").await.expect_err("malformed");
     assert!(!e.retryable && e.message.contains("U#u"), "{e}");
+}
+
+/// The subscriptions' three kinds of items, as `ARCHITECTURE.md` lists them, share the
+/// owner's partition with everything else and stay out of its other lists.
+#[tokio::test]
+async fn subscription_items_are_the_documented_ones() {
+    use eventpulse_generated::types::{SubscriptionProtocol, SubscriptionState};
+    use eventpulse_handlers::ports::{SubscriptionCreated, SubscriptionRecord};
+    let (client, table) = fresh_table("subscription-items").await;
+    let owner = "sub-items";
+    let endpoint = "arn:aws:sqs:us-east-1:123456789012:queue-1";
+    let s = SubscriptionRecord {
+        owner: owner.into(),
+        subscription_id: "019ad5c0-sub".into(),
+        protocol: SubscriptionProtocol::Sqs,
+        endpoint: endpoint.into(),
+        kinds: vec![
+            NotificationKind::ExportFailed,
+            NotificationKind::ObjectQuarantined,
+        ],
+        status: SubscriptionState::Confirmed,
+        created_at: at("2026-12-02T10:00:00.5Z"),
+        secret: None,
+        delivery_ref: Some("arn:aws:sns:us-east-1:123456789012:t:5f0c".into()),
+    };
+    // Other items of the owner in the same partition: never listed as subscriptions.
+    table
+        .create_upload(&upload(owner, "u-1", None))
+        .await
+        .expect("upload");
+    assert_eq!(
+        table.create_subscription(&s, 10).await.expect("create"),
+        SubscriptionCreated::Created
+    );
+    let item = |sk: String| {
+        let (client, table) = (&client, &table);
+        async move {
+            client
+                .get_item()
+                .table_name(table.table_name())
+                .key("pk", AttributeValue::S(format!("O#{owner}")))
+                .key("sk", AttributeValue::S(sk))
+                .consistent_read(true)
+                .send()
+                .await
+                .expect("GetItem")
+                .item
+        }
+    };
+    let sub = item("S#019ad5c0-sub".into())
+        .await
+        .expect("the subscription item");
+    let string = |v: &str| AttributeValue::S(v.into());
+    assert_eq!(sub["protocol"], string("sqs"));
+    assert_eq!(sub["endpoint"], string(endpoint));
+    assert_eq!(
+        sub["kinds"],
+        AttributeValue::L(vec![string("export_failed"), string("object_quarantined")])
+    );
+    assert_eq!(sub["status"], string("confirmed"));
+    assert_eq!(sub["createdAt"], string("2026-12-02T10:00:00.500000000Z"));
+    assert_eq!(
+        sub["deliveryRef"],
+        string("arn:aws:sns:us-east-1:123456789012:t:5f0c")
+    );
+    assert!(!sub.contains_key("secret"));
+    let counter = item("SUBS".into()).await.expect("the counter item");
+    assert_eq!(counter["n"], AttributeValue::N("1".into()));
+    // `SE#{protocol}#{hex SHA-256 of the endpoint}` (the digest from Python's hashlib).
+    let endpoint_sk =
+        "SE#sqs#7e1141d3625adb13cc46b22e8e2eebde104cb65eb9f7fbaa84e834e60d019895".to_string();
+    let e = item(endpoint_sk.clone()).await.expect("the endpoint item");
+    assert_eq!(e["subscriptionId"], string("019ad5c0-sub"));
+    assert_eq!(
+        table
+            .list_subscriptions(owner, None, 10)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+
+    assert_eq!(
+        table
+            .delete_subscription(owner, "019ad5c0-sub")
+            .await
+            .expect("delete")
+            .as_ref(),
+        Some(&s)
+    );
+    assert!(item("S#019ad5c0-sub".into()).await.is_none());
+    assert!(
+        item(endpoint_sk).await.is_none(),
+        "the endpoint is free again"
+    );
+    let counter = item("SUBS".into()).await.expect("the counter stays");
+    assert_eq!(counter["n"], AttributeValue::N("0".into()));
+    assert!(table.get_upload(owner, "u-1").await.expect("get").is_some());
 }

@@ -254,6 +254,11 @@ fn arn_of(function: Function, r: Resource) -> (String, Option<(&'static str, &'s
             "${NotificationsTopic}".into(),
             Some(("NotificationsTopic", "AWS::SNS::Topic")),
         ),
+        // A subscription's ARN is the topic's, `:` and its id.
+        Resource::NotifySubscriptions => (
+            "${NotificationsTopic}:*".into(),
+            Some(("NotificationsTopic", "AWS::SNS::Topic")),
+        ),
         Resource::ExportsQueue => (
             "${ExportsQueue.Arn}".into(),
             Some(("ExportsQueue", "AWS::SQS::Queue")),

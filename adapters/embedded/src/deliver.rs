@@ -134,10 +134,7 @@ impl Subscriber for LocalSubscriber {
                 .clone()
                 .try_into()
                 .map_err(|e| PortError::permanent(format!("subscription id: {e}")))?,
-            confirm_url: format!(
-                "{}/v1/subscription-confirmations/{token}",
-                self.public_url
-            ),
+            confirm_url: format!("{}/v1/subscription-confirmations/{token}", self.public_url),
             created_at: now,
             message: format!(
                 "EventPulse was asked to send the notifications of one of its users to this {}. \
@@ -328,7 +325,9 @@ impl Deliverer {
             match self.deliver_due().await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
-                Err(e) => tracing::warn!(target: "eventpulse::deliver", error = %e, "delivery queue"),
+                Err(e) => {
+                    tracing::warn!(target: "eventpulse::deliver", error = %e, "delivery queue")
+                }
             }
             let wait = match self.table.next_delivery_at().await {
                 Ok(Some(at)) => (at - self.clock.now())
@@ -404,7 +403,8 @@ impl Sender {
             }
             Err(Failure::Never(e)) | Err(Failure::Again(e)) => {
                 let wait = self.policy.backoff(d.attempts + 1);
-                let next = (now + Span::from_std(wait).unwrap_or(Span::minutes(10))).min(d.give_up_at);
+                let next =
+                    (now + Span::from_std(wait).unwrap_or(Span::minutes(10))).min(d.give_up_at);
                 tracing::warn!(target: "eventpulse::deliver", owner = %d.owner,
                     subscription_id = %d.subscription_id, message_id = %d.message_id,
                     attempt = d.attempts + 1, retry_in_ms = wait.as_millis() as u64, error = %e,
@@ -428,12 +428,16 @@ impl Sender {
     }
 
     async fn post(&self, d: &Delivery) -> Result<(), Failure> {
-        let client = self.client.as_ref().map_err(|e| Failure::Never(e.clone()))?;
+        let client = self
+            .client
+            .as_ref()
+            .map_err(|e| Failure::Never(e.clone()))?;
         let secret = d
             .secret
             .as_deref()
             .ok_or_else(|| Failure::Never("the subscription has no signing secret".into()))?;
-        let signature = subscriptions::sign(secret, self.clock.now().timestamp(), d.body.as_bytes());
+        let signature =
+            subscriptions::sign(secret, self.clock.now().timestamp(), d.body.as_bytes());
         let sent = client
             .post(&d.endpoint)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -513,7 +517,9 @@ mod tests {
     use super::*;
 
     fn addrs(list: &[&str]) -> Vec<SocketAddr> {
-        list.iter().map(|a| format!("{a}:443").parse().unwrap()).collect()
+        list.iter()
+            .map(|a| format!("{a}:443").parse().unwrap())
+            .collect()
     }
 
     #[test]

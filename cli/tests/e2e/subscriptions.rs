@@ -66,8 +66,13 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<Received>, what: &str) -> Receive
 
 /// The message, after checking its signature under `secret`.
 fn verified(r: &Received, secret: &str) -> Value {
-    verify(secret, &r.signature, &r.body, chrono::Utc::now().timestamp())
-        .unwrap_or_else(|e| panic!("signature of {}: {e}", r.path));
+    verify(
+        secret,
+        &r.signature,
+        &r.body,
+        chrono::Utc::now().timestamp(),
+    )
+    .unwrap_or_else(|e| panic!("signature of {}: {e}", r.path));
     serde_json::from_slice(&r.body).unwrap()
 }
 
@@ -117,13 +122,19 @@ fn subscribers_receive_their_own_signed_notifications_once_confirmed() {
         .unwrap();
         assert_eq!(a.status, SubscriptionState::Pending);
         assert_eq!(a.kinds, vec![NotificationKind::ObjectQuarantined]);
-        let a_secret = a.secret.clone().expect("the creating response carries the secret");
+        let a_secret = a
+            .secret
+            .clone()
+            .expect("the creating response carries the secret");
         assert!(a_secret.starts_with("whsec_"));
 
         // Refused, then retried (backoff 1 s), each time signed.
         let first = next(&mut rx, "alice's confirmation").await;
         let again = next(&mut rx, "alice's confirmation, retried").await;
-        assert_eq!((first.path.as_str(), again.path.as_str()), ("/alice", "/alice"));
+        assert_eq!(
+            (first.path.as_str(), again.path.as_str()),
+            ("/alice", "/alice")
+        );
         let confirmation = verified(&again, &a_secret);
         assert_eq!(verified(&first, &a_secret), confirmation);
         assert_eq!(confirmation["kind"], "subscription_confirmation");
@@ -132,9 +143,14 @@ fn subscribers_receive_their_own_signed_notifications_once_confirmed() {
         assert!(confirm_url.starts_with(&server.base), "{confirm_url}");
 
         // Bob subscribes (every kind) and stays pending: his failure reaches nobody.
-        let b = subscribe(&bob, SubscriptionProtocol::Http, &format!("{base}/bob"), None)
-            .await
-            .unwrap();
+        let b = subscribe(
+            &bob,
+            SubscriptionProtocol::Http,
+            &format!("{base}/bob"),
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!(b.kinds.len(), 3);
         let b_secret = b.secret.clone().unwrap();
         let b_confirmation = verified(&next(&mut rx, "bob's confirmation").await, &b_secret);
@@ -167,17 +183,34 @@ fn subscribers_receive_their_own_signed_notifications_once_confirmed() {
         ] {
             assert_eq!(api_status(r.map_err(Into::into)), 404);
         }
-        let bobs = bob.api().list_subscriptions().send().await.unwrap().into_inner();
+        let bobs = bob
+            .api()
+            .list_subscriptions()
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(bobs.items.len(), 1);
         assert_eq!(bobs.items[0].subscription_id, b.subscription_id);
 
         // The endpoint confirms: no bearer token, the link is the proof.
         let http = reqwest::Client::new();
-        let confirmed: Value = http.get(&confirm_url).send().await.unwrap().json().await.unwrap();
+        let confirmed: Value = http
+            .get(&confirm_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(confirmed["status"], "confirmed");
         assert!(confirmed.get("secret").is_none());
         let bad = http
-            .get(format!("{}/v1/subscription-confirmations/{}", server.base, "0".repeat(64)))
+            .get(format!(
+                "{}/v1/subscription-confirmations/{}",
+                server.base,
+                "0".repeat(64)
+            ))
             .send()
             .await
             .unwrap();
@@ -194,16 +227,34 @@ fn subscribers_receive_their_own_signed_notifications_once_confirmed() {
         let n = verified(&got, &a_secret);
         assert_eq!(n["kind"], "object_quarantined");
         assert_eq!(n["uploadId"], json!(upload_id));
-        let listed = alice.api().list_notifications().send().await.unwrap().into_inner();
+        let listed = alice
+            .api()
+            .list_notifications()
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(n, serde_json::to_value(&listed.items[0]).unwrap());
         // Under bob's secret it does not verify.
-        assert!(verify(&b_secret, &got.signature, &got.body, chrono::Utc::now().timestamp()).is_err());
+        assert!(
+            verify(
+                &b_secret,
+                &got.signature,
+                &got.body,
+                chrono::Utc::now().timestamp()
+            )
+            .is_err()
+        );
 
         // An export's notification is not of a kind alice asked for.
         alice
             .api()
             .create_export()
-            .body(types::ExportRequest { type_: None, from: None, to: None })
+            .body(types::ExportRequest {
+                type_: None,
+                from: None,
+                to: None,
+            })
             .send()
             .await
             .unwrap();
@@ -215,7 +266,10 @@ fn subscribers_receive_their_own_signed_notifications_once_confirmed() {
         assert_eq!(http.get(b_url).send().await.unwrap().status(), 200);
         let bob_upload = quarantine_one(&bob, "bob-1").await;
         let got = next(&mut rx, "bob's notification").await;
-        assert_eq!(got.path, "/bob", "alice's export_done must not be delivered to her");
+        assert_eq!(
+            got.path, "/bob",
+            "alice's export_done must not be delivered to her"
+        );
         assert_eq!(verified(&got, &b_secret)["uploadId"], json!(bob_upload));
 
         // Unsubscribed: nothing more for alice. Bob's next delivery is the barrier: alice's
@@ -230,7 +284,10 @@ fn subscribers_receive_their_own_signed_notifications_once_confirmed() {
         quarantine_one(&alice, "alice-2").await;
         let bob_upload = quarantine_one(&bob, "bob-2").await;
         let got = next(&mut rx, "bob's second notification").await;
-        assert_eq!(got.path, "/bob", "a deleted subscription must receive nothing");
+        assert_eq!(
+            got.path, "/bob",
+            "a deleted subscription must receive nothing"
+        );
         assert_eq!(verified(&got, &b_secret)["uploadId"], json!(bob_upload));
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(rx.try_recv().is_err(), "nothing else may arrive");
@@ -244,9 +301,14 @@ fn email_subscriptions_and_the_cap() {
     rt().block_on(async {
         let alice = server.client("alice");
         let mailbox = dir.path().join("mailbox");
-        let s = subscribe(&alice, SubscriptionProtocol::Email, "alice@example.com", None)
-            .await
-            .unwrap();
+        let s = subscribe(
+            &alice,
+            SubscriptionProtocol::Email,
+            "alice@example.com",
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!(s.secret, None, "nothing is signed for email");
         let text = wait_for(&mailbox, "confirmUrl").await;
         assert!(text.contains("To: <alice@example.com>"), "{text}");
@@ -261,23 +323,48 @@ fn email_subscriptions_and_the_cap() {
 
         // The same endpoint twice: 409. Up to ten in all, then 409.
         assert_eq!(
-            api_status(subscribe(&alice, SubscriptionProtocol::Email, "alice@example.com", None).await),
+            api_status(
+                subscribe(
+                    &alice,
+                    SubscriptionProtocol::Email,
+                    "alice@example.com",
+                    None
+                )
+                .await
+            ),
             409
         );
         for i in 1..10 {
-            subscribe(&alice, SubscriptionProtocol::Email, &format!("a{i}@example.com"), None)
-                .await
-                .unwrap();
+            subscribe(
+                &alice,
+                SubscriptionProtocol::Email,
+                &format!("a{i}@example.com"),
+                None,
+            )
+            .await
+            .unwrap();
         }
         let over = subscribe(&alice, SubscriptionProtocol::Email, "a10@example.com", None).await;
         assert_eq!(api_status(over), 409);
-        let page = alice.api().list_subscriptions().limit(4u64).send().await.unwrap().into_inner();
+        let page = alice
+            .api()
+            .list_subscriptions()
+            .limit(4u64)
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(page.items.len(), 4);
         assert!(page.next_cursor.is_some());
         // Another user is not limited by alice's.
-        subscribe(&server.client("bob"), SubscriptionProtocol::Email, "a1@example.com", None)
-            .await
-            .unwrap();
+        subscribe(
+            &server.client("bob"),
+            SubscriptionProtocol::Email,
+            "a1@example.com",
+            None,
+        )
+        .await
+        .unwrap();
     });
 }
 
@@ -300,19 +387,35 @@ pub fn refused_endpoints(server: &Server, backend: Backend) {
         let http = reqwest::Client::new();
         let token = server.token("mallory");
         let mut cases = vec![
-            ("https", "https://169.254.169.254/latest/meta-data/", "/body/endpoint"),
-            ("https", "https://[::ffff:169.254.169.254]/", "/body/endpoint"),
+            (
+                "https",
+                "https://169.254.169.254/latest/meta-data/",
+                "/body/endpoint",
+            ),
+            (
+                "https",
+                "https://[::ffff:169.254.169.254]/",
+                "/body/endpoint",
+            ),
             ("https", "https://10.0.0.1/hook", "/body/endpoint"),
             ("https", "https://192.168.1.1/hook", "/body/endpoint"),
             ("https", "https://[fd00::1]/hook", "/body/endpoint"),
             ("https", "https://224.0.0.1/hook", "/body/endpoint"),
-            ("https", "https://user:pw@hooks.example.com/", "/body/endpoint"),
+            (
+                "https",
+                "https://user:pw@hooks.example.com/",
+                "/body/endpoint",
+            ),
             ("email", "not-an-address", "/body/endpoint"),
             ("ftp", "ftp://hooks.example.com/", "/body/protocol"),
         ];
         match backend {
             Backend::Embedded => {
-                cases.push(("sqs", "arn:aws:sqs:us-east-1:123456789012:q", "/body/protocol"));
+                cases.push((
+                    "sqs",
+                    "arn:aws:sqs:us-east-1:123456789012:q",
+                    "/body/protocol",
+                ));
                 // Without --allow-loopback-webhooks.
                 cases.push(("http", "http://127.0.0.1:9/hook", "/body/endpoint"));
                 cases.push(("https", "https://localhost/hook", "/body/endpoint"));
@@ -336,7 +439,11 @@ pub fn refused_endpoints(server: &Server, backend: Backend) {
             assert_eq!(r.status(), 400, "{protocol} {endpoint}");
             let p: Value = r.json().await.unwrap();
             assert!(
-                p["errors"].as_array().unwrap().iter().any(|e| e["pointer"] == pointer),
+                p["errors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["pointer"] == pointer),
                 "{protocol} {endpoint}: {p}"
             );
             assert!(p["detail"].as_str().unwrap().len() > 20, "{p}");
@@ -350,6 +457,10 @@ pub fn refused_endpoints(server: &Server, backend: Backend) {
             .json()
             .await
             .unwrap();
-        assert_eq!(list["items"], json!([]), "a refused subscription must not be recorded");
+        assert_eq!(
+            list["items"],
+            json!([]),
+            "a refused subscription must not be recorded"
+        );
     });
 }

@@ -96,7 +96,8 @@ async fn store(backend: &Embedded, owner: &str, ids: &[&str]) {
 
 async fn app() -> (tempfile::TempDir, axum::Router) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let backend = Embedded::open(dir.path(), eventpulse_embedded::Options::default()).expect("backend");
+    let backend =
+        Embedded::open(dir.path(), eventpulse_embedded::Options::default()).expect("backend");
     store(&backend, ALICE, &["a-1", "a-2", "a-3"]).await;
     store(&backend, "mallory", &["m-1"]).await;
     let api = backend.ports().api(

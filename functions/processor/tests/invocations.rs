@@ -72,7 +72,8 @@ fn invocations_are_told_apart_by_their_shapes() {
 #[tokio::test]
 async fn an_object_created_event_stores_the_object() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let backend = Embedded::open(dir.path(), eventpulse_embedded::Options::default()).expect("backend");
+    let backend =
+        Embedded::open(dir.path(), eventpulse_embedded::Options::default()).expect("backend");
     let f = function(&backend);
     let key = keys::incoming_key("alice", "u-1");
     upload(&backend, &key, &json!([view("a"), view("b")])).await;
@@ -95,7 +96,8 @@ async fn an_object_created_event_stores_the_object() {
 #[tokio::test]
 async fn events_that_are_not_for_us_are_acknowledged_not_failed() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let backend = Embedded::open(dir.path(), eventpulse_embedded::Options::default()).expect("backend");
+    let backend =
+        Embedded::open(dir.path(), eventpulse_embedded::Options::default()).expect("backend");
     let f = function(&backend);
     let key = keys::incoming_key("alice", "u-2");
     upload(&backend, &key, &view("a")).await;
@@ -120,7 +122,8 @@ async fn events_that_are_not_for_us_are_acknowledged_not_failed() {
 #[tokio::test]
 async fn the_sweep_processes_what_was_left_behind() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let backend = Embedded::open(dir.path(), eventpulse_embedded::Options::default()).expect("backend");
+    let backend =
+        Embedded::open(dir.path(), eventpulse_embedded::Options::default()).expect("backend");
     let mut f = function(&backend);
     f.sweep_after = chrono::Duration::zero();
     let key = keys::incoming_key("alice", "u-3");

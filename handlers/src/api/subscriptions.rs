@@ -257,4 +257,3 @@ impl Api {
         Ok(ConfirmSubscriptionResponse::Ok(view(&s, false)?))
     }
 }
-

@@ -11,7 +11,10 @@ fn subscription(owner: &str, id: &str, endpoint: &str) -> SubscriptionRecord {
         subscription_id: id.into(),
         protocol: SubscriptionProtocol::Https,
         endpoint: endpoint.into(),
-        kinds: vec![NotificationKind::ObjectQuarantined, NotificationKind::ExportDone],
+        kinds: vec![
+            NotificationKind::ObjectQuarantined,
+            NotificationKind::ExportDone,
+        ],
         status: SubscriptionState::Pending,
         created_at: t("2026-12-02T10:00:00.123456789Z"),
         secret: Some("whsec_conformance ✓".into()),
@@ -40,7 +43,9 @@ async fn all_subscriptions(
     for _ in 0..1000 {
         let page = ok(
             format!("list_subscriptions({owner}, after {after:?}, limit {limit})"),
-            table.list_subscriptions(owner, after.as_deref(), limit).await,
+            table
+                .list_subscriptions(owner, after.as_deref(), limit)
+                .await,
         );
         assert!(
             page.len() <= limit,
@@ -62,7 +67,10 @@ pub async fn subscriptions_round_trip(table: &dyn SubscriptionTable) {
     let o = owner("sub-rt");
     let mut s = subscription(&o, "01sub-a", "https://hooks.example.com/a?x=1&y=%20");
     assert_eq!(create(table, &s, 10).await, SubscriptionCreated::Created);
-    let got = ok("get_subscription", table.get_subscription(&o, "01sub-a").await);
+    let got = ok(
+        "get_subscription",
+        table.get_subscription(&o, "01sub-a").await,
+    );
     assert_eq!(
         got.as_ref(),
         Some(&s),
@@ -75,32 +83,51 @@ pub async fn subscriptions_round_trip(table: &dyn SubscriptionTable) {
         "conformance: update_subscription of an existing subscription must say true"
     );
     assert_eq!(
-        ok("get_subscription", table.get_subscription(&o, "01sub-a").await).as_ref(),
+        ok(
+            "get_subscription",
+            table.get_subscription(&o, "01sub-a").await
+        )
+        .as_ref(),
         Some(&s),
         "conformance: update_subscription must write status and delivery_ref"
     );
     let gone = subscription(&o, "01sub-missing", "https://hooks.example.com/m");
     assert!(
-        !ok("update_subscription", table.update_subscription(&gone).await),
+        !ok(
+            "update_subscription",
+            table.update_subscription(&gone).await
+        ),
         "conformance: update_subscription of a missing subscription must say false and write nothing"
     );
     assert_eq!(
-        ok("get_subscription", table.get_subscription(&o, "01sub-missing").await),
+        ok(
+            "get_subscription",
+            table.get_subscription(&o, "01sub-missing").await
+        ),
         None,
         "conformance: update_subscription must not create a subscription"
     );
-    let deleted = ok("delete_subscription", table.delete_subscription(&o, "01sub-a").await);
+    let deleted = ok(
+        "delete_subscription",
+        table.delete_subscription(&o, "01sub-a").await,
+    );
     assert_eq!(
         deleted.as_ref(),
         Some(&s),
         "conformance: delete_subscription must return what it deleted"
     );
     assert_eq!(
-        ok("get_subscription", table.get_subscription(&o, "01sub-a").await),
+        ok(
+            "get_subscription",
+            table.get_subscription(&o, "01sub-a").await
+        ),
         None
     );
     assert_eq!(
-        ok("delete_subscription", table.delete_subscription(&o, "01sub-a").await),
+        ok(
+            "delete_subscription",
+            table.delete_subscription(&o, "01sub-a").await
+        ),
         None,
         "conformance: deleting twice must say None the second time"
     );
@@ -110,7 +137,11 @@ pub async fn subscriptions_round_trip(table: &dyn SubscriptionTable) {
 pub async fn subscriptions_cap_and_endpoints(table: &dyn SubscriptionTable) {
     let o = owner("sub-cap");
     for i in 0..3 {
-        let s = subscription(&o, &format!("02sub-{i}"), &format!("https://h.example.com/{i}"));
+        let s = subscription(
+            &o,
+            &format!("02sub-{i}"),
+            &format!("https://h.example.com/{i}"),
+        );
         assert_eq!(create(table, &s, 3).await, SubscriptionCreated::Created);
     }
     let fourth = subscription(&o, "02sub-3", "https://h.example.com/3");
@@ -120,7 +151,10 @@ pub async fn subscriptions_cap_and_endpoints(table: &dyn SubscriptionTable) {
         "conformance: past the cap create_subscription must say LimitReached"
     );
     assert_eq!(
-        ok("get_subscription", table.get_subscription(&o, "02sub-3").await),
+        ok(
+            "get_subscription",
+            table.get_subscription(&o, "02sub-3").await
+        ),
         None,
         "conformance: a refused subscription must not be written"
     );
@@ -136,19 +170,38 @@ pub async fn subscriptions_cap_and_endpoints(table: &dyn SubscriptionTable) {
         protocol: SubscriptionProtocol::Email,
         ..subscription(&o, "02sub-5", "https://h.example.com/1")
     };
-    assert_eq!(create(table, &email, 10).await, SubscriptionCreated::Created);
+    assert_eq!(
+        create(table, &email, 10).await,
+        SubscriptionCreated::Created
+    );
     // Another owner may subscribe the same endpoint.
     let other = owner("sub-cap-other");
     assert_eq!(
-        create(table, &subscription(&other, "02sub-0", "https://h.example.com/0"), 3).await,
+        create(
+            table,
+            &subscription(&other, "02sub-0", "https://h.example.com/0"),
+            3
+        )
+        .await,
         SubscriptionCreated::Created,
         "conformance: the endpoint rule is per owner, and so is the cap"
     );
     // Deleting frees both a place under the cap and the endpoint.
-    ok("delete_subscription", table.delete_subscription(&o, "02sub-1").await);
-    ok("delete_subscription", table.delete_subscription(&o, "02sub-5").await);
+    ok(
+        "delete_subscription",
+        table.delete_subscription(&o, "02sub-1").await,
+    );
+    ok(
+        "delete_subscription",
+        table.delete_subscription(&o, "02sub-5").await,
+    );
     assert_eq!(
-        create(table, &subscription(&o, "02sub-6", "https://h.example.com/1"), 3).await,
+        create(
+            table,
+            &subscription(&o, "02sub-6", "https://h.example.com/1"),
+            3
+        )
+        .await,
         SubscriptionCreated::Created,
         "conformance: a deleted subscription must free its endpoint and its place under the cap"
     );
@@ -158,7 +211,13 @@ pub async fn subscriptions_cap_and_endpoints(table: &dyn SubscriptionTable) {
 pub async fn subscriptions_cap_under_concurrency(table: &dyn SubscriptionTable) {
     let o = owner("sub-race");
     let records: Vec<SubscriptionRecord> = (0..8)
-        .map(|i| subscription(&o, &format!("03sub-{i}"), &format!("https://r.example.com/{i}")))
+        .map(|i| {
+            subscription(
+                &o,
+                &format!("03sub-{i}"),
+                &format!("https://r.example.com/{i}"),
+            )
+        })
         .collect();
     let results = join_all(
         records
@@ -181,14 +240,38 @@ pub async fn subscriptions_cap_under_concurrency(table: &dyn SubscriptionTable) 
     let same: Vec<SubscriptionRecord> = (0..4)
         .map(|i| subscription(&o, &format!("04sub-{i}"), "https://r.example.com/same"))
         .collect();
-    ok("delete_subscription", table.delete_subscription(&o, "03sub-0").await);
-    ok("delete_subscription", table.delete_subscription(&o, "03sub-1").await);
-    ok("delete_subscription", table.delete_subscription(&o, "03sub-2").await);
-    ok("delete_subscription", table.delete_subscription(&o, "03sub-3").await);
-    ok("delete_subscription", table.delete_subscription(&o, "03sub-4").await);
-    ok("delete_subscription", table.delete_subscription(&o, "03sub-5").await);
-    ok("delete_subscription", table.delete_subscription(&o, "03sub-6").await);
-    ok("delete_subscription", table.delete_subscription(&o, "03sub-7").await);
+    ok(
+        "delete_subscription",
+        table.delete_subscription(&o, "03sub-0").await,
+    );
+    ok(
+        "delete_subscription",
+        table.delete_subscription(&o, "03sub-1").await,
+    );
+    ok(
+        "delete_subscription",
+        table.delete_subscription(&o, "03sub-2").await,
+    );
+    ok(
+        "delete_subscription",
+        table.delete_subscription(&o, "03sub-3").await,
+    );
+    ok(
+        "delete_subscription",
+        table.delete_subscription(&o, "03sub-4").await,
+    );
+    ok(
+        "delete_subscription",
+        table.delete_subscription(&o, "03sub-5").await,
+    );
+    ok(
+        "delete_subscription",
+        table.delete_subscription(&o, "03sub-6").await,
+    );
+    ok(
+        "delete_subscription",
+        table.delete_subscription(&o, "03sub-7").await,
+    );
     let results = join_all(
         same.iter()
             .map(|s| Box::pin(table.create_subscription(s, 10)) as _)
@@ -209,7 +292,9 @@ pub async fn subscriptions_cap_under_concurrency(table: &dyn SubscriptionTable) 
 pub async fn subscriptions_pages(table: &dyn SubscriptionTable) {
     let o = owner("sub-pages");
     // Created out of order: the list is in id order.
-    let ids = ["05sub-e", "05sub-a", "05sub-g", "05sub-c", "05sub-b", "05sub-f", "05sub-d"];
+    let ids = [
+        "05sub-e", "05sub-a", "05sub-g", "05sub-c", "05sub-b", "05sub-f", "05sub-d",
+    ];
     for id in ids {
         let s = subscription(&o, id, &format!("https://p.example.com/{id}"));
         assert_eq!(create(table, &s, 10).await, SubscriptionCreated::Created);
@@ -232,7 +317,11 @@ pub async fn subscriptions_pages(table: &dyn SubscriptionTable) {
         table.list_subscriptions(&o, Some("05sub-c"), 2).await,
     );
     let after_c: Vec<&str> = after_c.iter().map(|s| s.subscription_id.as_str()).collect();
-    assert_eq!(after_c, ["05sub-d", "05sub-e"], "conformance: `after` is exclusive");
+    assert_eq!(
+        after_c,
+        ["05sub-d", "05sub-e"],
+        "conformance: `after` is exclusive"
+    );
 }
 
 pub async fn subscriptions_tenancy(table: &dyn SubscriptionTable) {
@@ -241,7 +330,10 @@ pub async fn subscriptions_tenancy(table: &dyn SubscriptionTable) {
     let s = subscription(&alice, "06sub-a", "https://t.example.com/a");
     assert_eq!(create(table, &s, 10).await, SubscriptionCreated::Created);
     assert_eq!(
-        ok("get_subscription", table.get_subscription(&bob, "06sub-a").await),
+        ok(
+            "get_subscription",
+            table.get_subscription(&bob, "06sub-a").await
+        ),
         None,
         "conformance: another owner's subscription must not be readable"
     );
@@ -255,16 +347,26 @@ pub async fn subscriptions_tenancy(table: &dyn SubscriptionTable) {
         ..s.clone()
     };
     assert!(
-        !ok("update_subscription", table.update_subscription(&hijack).await),
+        !ok(
+            "update_subscription",
+            table.update_subscription(&hijack).await
+        ),
         "conformance: updating another owner's subscription id must change nothing"
     );
     assert_eq!(
-        ok("delete_subscription", table.delete_subscription(&bob, "06sub-a").await),
+        ok(
+            "delete_subscription",
+            table.delete_subscription(&bob, "06sub-a").await
+        ),
         None,
         "conformance: deleting another owner's subscription id must delete nothing"
     );
     assert_eq!(
-        ok("get_subscription", table.get_subscription(&alice, "06sub-a").await).as_ref(),
+        ok(
+            "get_subscription",
+            table.get_subscription(&alice, "06sub-a").await
+        )
+        .as_ref(),
         Some(&s),
         "conformance: the owner's subscription must be untouched by another owner's calls"
     );
@@ -272,7 +374,11 @@ pub async fn subscriptions_tenancy(table: &dyn SubscriptionTable) {
     let bobs = subscription(&bob, "06sub-a", "https://t.example.com/b");
     assert_eq!(create(table, &bobs, 10).await, SubscriptionCreated::Created);
     assert_eq!(
-        ok("get_subscription", table.get_subscription(&alice, "06sub-a").await).as_ref(),
+        ok(
+            "get_subscription",
+            table.get_subscription(&alice, "06sub-a").await
+        )
+        .as_ref(),
         Some(&s)
     );
 }

@@ -719,7 +719,10 @@ async fn subscription_confirmations_need_no_token_and_subscribing_does() {
                 .unwrap(),
         )
         .await;
-    r.problem(StatusCode::BAD_REQUEST, "/v1/subscription-confirmations/not%20a%20token");
+    r.problem(
+        StatusCode::BAD_REQUEST,
+        "/v1/subscription-confirmations/not%20a%20token",
+    );
     let create = |auth: bool| {
         let b = if auth {
             authed("POST", "/v1/subscriptions")
@@ -727,7 +730,9 @@ async fn subscription_confirmations_need_no_token_and_subscribing_does() {
             Request::post("/v1/subscriptions")
         };
         b.header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(r#"{"protocol":"https","endpoint":"https://h.example.com/"}"#))
+            .body(Body::from(
+                r#"{"protocol":"https","endpoint":"https://h.example.com/"}"#,
+            ))
             .unwrap()
     };
     h.send(create(false))

@@ -1,4 +1,7 @@
-//! [`DynamoTable`]: the [`EventTable`] on one DynamoDB table (single-table design).
+//! [`DynamoTable`]: the [`EventTable`] and the [`SubscriptionTable`] on one DynamoDB table
+//! (single-table design).
+//!
+//! [`SubscriptionTable`]: eventpulse_handlers::ports::SubscriptionTable
 //!
 //! # Items
 //!
@@ -13,6 +16,9 @@
 //! | quarantine entry | `Q#{uploadId}` | key, quarantinedAt, reasonCode, errorCount, sizeBytes | gsi1 `O#{owner}#Q` / `{quarantinedAt}#{uploadId}` |
 //! | notification | `N#{notificationId}` | body (JSON), createdAt, expiresAt (TTL, +90 days) | gsi1 `O#{owner}#N` / `{createdAt}#{notificationId}`; while undelivered gsi3 `OUTBOX` / `{createdAt}#{notificationId}` |
 //! | export | `X#{exportId}` | status, query (JSON), createdAt, finishedAt, eventCount, resultKey | while running gsi3 `EXPORTS_RUNNING` / `{createdAt}#{exportId}` |
+//! | subscription | `S#{subscriptionId}` | protocol, endpoint, kinds (list), status, createdAt, secret, deliveryRef | – |
+//! | subscription counter | `SUBS` | `n` (the owner's subscriptions) | – |
+//! | subscribed endpoint | `SE#{protocol}#{hex SHA-256 of endpoint}` | subscriptionId | – |
 //!
 //! # Access patterns (no Scan anywhere)
 //!
@@ -36,6 +42,11 @@
 //! | `mark_delivered` | UpdateItem `REMOVE gsi3pk, gsi3sk`, `attribute_exists(pk)` | `O#{o}`, `N#{n}` |
 //! | `put_export` | PutItem (whole record; gsi3 keys only while running) | `O#{o}`, `X#{x}` |
 //! | `running_exports` | Query gsi3 ascending | gsi3 `EXPORTS_RUNNING` |
+//! | `create_subscription` | TransactWriteItems [Update counter `ADD n 1` if `attribute_not_exists(n) OR n < :cap`, Put endpoint `attribute_not_exists(pk)`, Put subscription `attribute_not_exists(pk)`]; the cancellation reasons tell LimitReached from EndpointTaken | `SUBS`, `SE#…`, `S#{s}` |
+//! | `get_subscription` | GetItem, consistent | `O#{o}`, `S#{s}` |
+//! | `list_subscriptions` | Query the table ascending, consistent: `begins_with(sk, S#)`, past a cursor `sk BETWEEN S#{after} AND S$` | `O#{o}` |
+//! | `update_subscription` | UpdateItem `SET status, deliveryRef`, `attribute_exists(pk)` | `O#{o}`, `S#{s}` |
+//! | `delete_subscription` | GetItem, consistent; TransactWriteItems [Delete subscription `attribute_exists(pk)`, Delete endpoint, Update counter `ADD n -1`] | `S#{s}`, `SE#…`, `SUBS` |
 //!
 //! # The commit rule
 //!
@@ -67,6 +78,7 @@ mod provision;
 mod queries;
 mod reads;
 mod records;
+mod subscriptions;
 mod uploads;
 
 pub use provision::{IndexDefinition, KeyDefinition, TableDefinition, provision, table_definition};

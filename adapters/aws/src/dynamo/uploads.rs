@@ -23,10 +23,11 @@ const MARK_ROUNDS: u32 = 3;
 
 /// A transaction refused by a condition: each action's cancellation code (`None` when that
 /// action's condition held).
-struct Refused(Vec<Option<String>>);
+pub(super) struct Refused(Vec<Option<String>>);
 
 impl Refused {
-    fn failed(&self, action: usize) -> bool {
+    /// Whether the condition of action `action` (its index in the transaction) failed.
+    pub(super) fn failed(&self, action: usize) -> bool {
         self.0
             .get(action)
             .and_then(Option::as_deref)
@@ -59,7 +60,7 @@ fn not_final(x: &mut Expr) -> String {
 }
 
 impl DynamoTable {
-    fn update(
+    pub(super) fn update(
         &self,
         op: &str,
         key: Item,
@@ -78,7 +79,12 @@ impl DynamoTable {
         Ok(TransactWriteItem::builder().update(u).build())
     }
 
-    fn put(&self, op: &str, item: Item, only_new: bool) -> PortResult<TransactWriteItem> {
+    pub(super) fn put(
+        &self,
+        op: &str,
+        item: Item,
+        only_new: bool,
+    ) -> PortResult<TransactWriteItem> {
         let p = Put::builder()
             .table_name(&*self.table)
             .set_item(Some(item))
@@ -89,7 +95,7 @@ impl DynamoTable {
         Ok(TransactWriteItem::builder().put(p).build())
     }
 
-    fn delete(
+    pub(super) fn delete(
         &self,
         op: &str,
         key: Item,
@@ -107,7 +113,7 @@ impl DynamoTable {
         Ok(TransactWriteItem::builder().delete(d).build())
     }
 
-    fn check(
+    pub(super) fn check(
         &self,
         op: &str,
         key: Item,
@@ -127,15 +133,29 @@ impl DynamoTable {
 
     /// Runs one transaction. `Ok(Err(_))` when a condition refused it; a cancellation for
     /// any other reason (a conflicting transaction, throttling) is a transient error.
-    async fn transact(
+    pub(super) async fn transact(
         &self,
         op: &str,
         actions: Vec<TransactWriteItem>,
+    ) -> PortResult<Result<(), Refused>> {
+        self.transact_with(op, actions, None).await
+    }
+
+    /// [`DynamoTable::transact`] with a client request token: DynamoDB answers a call
+    /// repeated with the same token (within 10 minutes) as the first one that succeeded,
+    /// without writing again, so a retry after a lost answer cannot be refused by the
+    /// very writes it retries.
+    pub(super) async fn transact_with(
+        &self,
+        op: &str,
+        actions: Vec<TransactWriteItem>,
+        token: Option<String>,
     ) -> PortResult<Result<(), Refused>> {
         let out = self
             .client
             .transact_write_items()
             .set_transact_items(Some(actions))
+            .set_client_request_token(token)
             .send()
             .await;
         let err = match out {

@@ -12,7 +12,8 @@ use eventpulse_handlers::ports::{
 };
 use rusqlite::{OptionalExtension, Row, params};
 
-const COLUMNS: &str = "owner, subscription_id, protocol, endpoint, kinds, status, created_at, secret, delivery_ref";
+const COLUMNS: &str =
+    "owner, subscription_id, protocol, endpoint, kinds, status, created_at, secret, delivery_ref";
 
 type Raw = (
     String,
@@ -41,8 +42,17 @@ fn raw(r: &Row) -> rusqlite::Result<Raw> {
 }
 
 fn record(r: Raw) -> PortResult<SubscriptionRecord> {
-    let (owner, subscription_id, protocol, endpoint, kinds, status, created_at, secret, delivery_ref) =
-        r;
+    let (
+        owner,
+        subscription_id,
+        protocol,
+        endpoint,
+        kinds,
+        status,
+        created_at,
+        secret,
+        delivery_ref,
+    ) = r;
     let kinds = kinds
         .split(',')
         .filter(|k| !k.is_empty())
@@ -181,7 +191,10 @@ impl SubscriptionTable for SqliteTable {
                 "SELECT {COLUMNS} FROM subscriptions WHERE owner = ?1 AND subscription_id > ?2
                  ORDER BY subscription_id LIMIT ?3"
             );
-            collect(query_rows(c, &sql, params![owner, after, limit(n)], raw)?, record)
+            collect(
+                query_rows(c, &sql, params![owner, after, limit(n)], raw)?,
+                record,
+            )
         })
         .await
     }
@@ -344,19 +357,32 @@ impl SqliteTable {
                     ))
                 },
             )?;
-            collect(rows, |(owner, subscription_id, message_id, body, attempts, give_up_at, protocol, endpoint, secret)| {
-                Ok(Delivery {
+            collect(
+                rows,
+                |(
                     owner,
                     subscription_id,
                     message_id,
                     body,
-                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-                    give_up_at: parse_ts(&give_up_at)?,
-                    protocol: parse_enum("subscription protocol", &protocol)?,
+                    attempts,
+                    give_up_at,
+                    protocol,
                     endpoint,
                     secret,
-                })
-            })
+                )| {
+                    Ok(Delivery {
+                        owner,
+                        subscription_id,
+                        message_id,
+                        body,
+                        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                        give_up_at: parse_ts(&give_up_at)?,
+                        protocol: parse_enum("subscription protocol", &protocol)?,
+                        endpoint,
+                        secret,
+                    })
+                },
+            )
         })
         .await
     }
@@ -365,7 +391,9 @@ impl SqliteTable {
     pub async fn next_delivery_at(&self) -> PortResult<Option<DateTime<Utc>>> {
         self.read("next_delivery_at", |c| {
             let t: Option<String> = c
-                .query_row("SELECT min(next_attempt_at) FROM deliveries", [], |r| r.get(0))
+                .query_row("SELECT min(next_attempt_at) FROM deliveries", [], |r| {
+                    r.get(0)
+                })
                 .map_err(db_error)?;
             t.as_deref().map(parse_ts).transpose()
         })
@@ -374,7 +402,11 @@ impl SqliteTable {
 
     /// Removes a delivery: it was delivered, or it is given up.
     pub async fn delivery_done(&self, d: &Delivery) -> PortResult<()> {
-        let (owner, id, mid) = (d.owner.clone(), d.subscription_id.clone(), d.message_id.clone());
+        let (owner, id, mid) = (
+            d.owner.clone(),
+            d.subscription_id.clone(),
+            d.message_id.clone(),
+        );
         self.with("delivery_done", move |c| {
             c.execute(
                 "DELETE FROM deliveries WHERE owner = ?1 AND subscription_id = ?2 AND message_id = ?3",
@@ -393,7 +425,11 @@ impl SqliteTable {
         next_attempt_at: DateTime<Utc>,
         error: String,
     ) -> PortResult<()> {
-        let (owner, id, mid) = (d.owner.clone(), d.subscription_id.clone(), d.message_id.clone());
+        let (owner, id, mid) = (
+            d.owner.clone(),
+            d.subscription_id.clone(),
+            d.message_id.clone(),
+        );
         let next = ts(&next_attempt_at)?;
         self.with("delivery_failed", move |c| {
             c.execute(
