@@ -220,6 +220,22 @@ pub enum MarkStored {
     AlreadyFinal(UploadState),
 }
 
+/// Position in the oldest-first `(created_at, export_id)` order of running exports.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExportPosition {
+    pub created_at: DateTime<Utc>,
+    pub export_id: String,
+}
+
+impl ExportPosition {
+    pub fn of(x: &ExportRecord) -> Self {
+        Self {
+            created_at: x.created_at,
+            export_id: x.export_id.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExportRecord {
     pub owner: String,
@@ -349,9 +365,14 @@ pub trait EventTable: Send + Sync {
 
     async fn put_export(&self, export: &ExportRecord) -> PortResult<()>;
     async fn get_export(&self, owner: &str, export_id: &str) -> PortResult<Option<ExportRecord>>;
-    /// Exports of every owner still `running`, oldest first: after a crash they are started
-    /// again (an export is idempotent: it rewrites its whole result).
-    async fn running_exports(&self, limit: usize) -> PortResult<Vec<ExportRecord>>;
+    /// Exports of every owner still `running`, oldest first by `(created_at, export_id)`,
+    /// strictly after `after`: after a crash they are started again (an export is
+    /// idempotent: it rewrites its whole result). Paged, so a restart resumes every one.
+    async fn running_exports(
+        &self,
+        after: Option<&ExportPosition>,
+        limit: usize,
+    ) -> PortResult<Vec<ExportRecord>>;
 }
 
 /// Delivers a notification to its owner (SNS on AWS; log + webhook locally).

@@ -25,7 +25,8 @@ use chrono::{DateTime, Datelike, Utc};
 use eventpulse_contract_rt::EventJson;
 use eventpulse_generated::types::{ExportState, Notification, ReasonCode, UploadState};
 use eventpulse_handlers::ports::{
-    EventPosition, EventQuery, EventRecord, EventTable, ExportRecord, Held, MarkStored,
+    EventPosition, EventQuery, EventRecord, EventTable, ExportPosition, ExportRecord, Held,
+    MarkStored,
     NotificationPosition, PortError, PortResult, QuarantinePosition, QuarantineRecord,
     UploadRecord,
 };
@@ -1313,13 +1314,27 @@ impl EventTable for SqliteTable {
         .await
     }
 
-    async fn running_exports(&self, limit: usize) -> PortResult<Vec<ExportRecord>> {
+    async fn running_exports(
+        &self,
+        after: Option<&ExportPosition>,
+        limit: usize,
+    ) -> PortResult<Vec<ExportRecord>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Before every instant the table can hold: the first page.
+        let (at, id) = match after {
+            Some(a) => (ts(&a.created_at)?, a.export_id.clone()),
+            None => (String::new(), String::new()),
+        };
         self.read("running_exports", move |c| {
             let sql = format!(
-                "SELECT {EXPORT_COLUMNS} FROM exports WHERE status = 'running' ORDER BY created_at, export_id LIMIT ?1"
+                "SELECT {EXPORT_COLUMNS} FROM exports WHERE status = 'running'
+                 AND (created_at, export_id) > (?2, ?3)
+                 ORDER BY created_at, export_id LIMIT ?1"
             );
-            query_rows(c, &sql, params![limit], raw_export)?.into_iter().map(export).collect()
+            query_rows(c, &sql, params![limit, at, id], raw_export)?
+                .into_iter()
+                .map(export)
+                .collect()
         })
         .await
     }

@@ -17,7 +17,7 @@ use eventpulse_handlers::api::{Api, ApiConfig};
 use eventpulse_handlers::cursor::CursorSigner;
 use eventpulse_handlers::exports::{ExportRunner, Exporter};
 use eventpulse_handlers::intake::Intake;
-use eventpulse_handlers::ports::{ExportRecord, PortResult};
+use eventpulse_handlers::ports::{ExportPosition, ExportRecord, PortResult};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -256,15 +256,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     // Finish what a previous run left: objects never processed, exports cut off, and
     // notifications not delivered (the outbox task below).
-    let restarted = table.running_exports(1000).await?;
-    for export in &restarted {
-        exports.submit(export).await?;
+    let mut restarted = 0usize;
+    let mut after = None;
+    loop {
+        let page = table.running_exports(after.as_ref(), 500).await?;
+        for export in &page {
+            exports.submit(export).await?;
+        }
+        restarted += page.len();
+        match page.last() {
+            Some(last) if page.len() == 500 => after = Some(ExportPosition::of(last)),
+            _ => break,
+        }
     }
-    if !restarted.is_empty() {
-        tracing::info!(
-            restarted = restarted.len(),
-            "restarted exports cut off by the previous run"
-        );
+    if restarted > 0 {
+        tracing::info!(restarted, "restarted exports cut off by the previous run");
     }
     let recovered = pipeline.recover().await?;
     if recovered > 0 {

@@ -29,7 +29,7 @@ pub async fn exports(table: &dyn EventTable) {
     let mine =
         |all: Vec<ExportRecord>| all.into_iter().filter(|e| e.owner == o).collect::<Vec<_>>();
     assert_eq!(
-        mine(ok("running_exports", table.running_exports(10_000).await)),
+        mine(ok("running_exports", table.running_exports(None, 10_000).await)),
         vec![running.clone()],
         "conformance: running_exports must list a running export"
     );
@@ -47,7 +47,7 @@ pub async fn exports(table: &dyn EventTable) {
         "conformance: put_export must replace the record"
     );
     assert!(
-        mine(ok("running_exports", table.running_exports(10_000).await)).is_empty(),
+        mine(ok("running_exports", table.running_exports(None, 10_000).await)).is_empty(),
         "conformance: a finished export is not running"
     );
     let plain = ExportRecord {
@@ -73,4 +73,61 @@ pub async fn exports(table: &dyn EventTable) {
         .is_none(),
         "conformance: exports are owner-scoped"
     );
+}
+
+/// Running exports are paged oldest first by `(created_at, export_id)`, `after` exclusive,
+/// so a restart can resume every one of them, however many.
+pub async fn running_exports_pages(table: &dyn EventTable) {
+    let o = owner("running-pages");
+    let at = |s: &str| t(s);
+    // Two share an instant (ordered by id), one is 1 ns later, one before 1970.
+    let made = [
+        ("x-b", at("2026-11-27T10:00:00.000000001Z")),
+        ("x-a", at("2026-11-27T10:00:00.000000001Z")),
+        ("x-c", at("2026-11-27T10:00:00.000000002Z")),
+        ("x-0", at("1969-12-31T23:59:59.999999999Z")),
+        ("x-z", at("2026-11-28T00:00:00Z")),
+    ];
+    for (id, created_at) in &made {
+        let x = ExportRecord {
+            owner: o.clone(),
+            export_id: (*id).into(),
+            status: ExportState::Running,
+            query: EventQuery::default(),
+            created_at: *created_at,
+            finished_at: None,
+            event_count: None,
+            result_key: None,
+        };
+        ok("put_export", table.put_export(&x).await);
+    }
+    let mut want: Vec<(DateTime<Utc>, String)> =
+        made.iter().map(|(id, at)| (*at, id.to_string())).collect();
+    want.sort();
+    for limit in [1, 2, 3, 100] {
+        let mut seen: Vec<(DateTime<Utc>, String)> = Vec::new();
+        let mut after: Option<crate::ports::ExportPosition> = None;
+        for _ in 0..100_000 {
+            let page = ok(
+                format!("running_exports(after {after:?}, {limit})"),
+                table.running_exports(after.as_ref(), limit).await,
+            );
+            assert!(page.len() <= limit, "conformance: running_exports exceeded its limit");
+            let Some(last) = page.last() else { break };
+            after = Some(crate::ports::ExportPosition::of(last));
+            let short = page.len() < limit;
+            seen.extend(
+                page.into_iter()
+                    .filter(|x| x.owner == o)
+                    .map(|x| (x.created_at, x.export_id)),
+            );
+            if short {
+                break;
+            }
+        }
+        assert_eq!(
+            seen, want,
+            "conformance: paging running_exports with limit {limit} must give each running export once, oldest first"
+        );
+    }
 }

@@ -94,6 +94,7 @@ macro_rules! __event_table_checks {
             list_events,
             notifications,
             exports,
+            running_exports_pages,
             tenancy,
         );
     };

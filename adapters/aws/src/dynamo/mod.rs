@@ -88,7 +88,7 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use eventpulse_generated::types::Notification;
 use eventpulse_handlers::ports::{
-    EventPosition, EventQuery, EventRecord, EventTable, ExportRecord, Held, MarkStored,
+    EventPosition, EventQuery, EventRecord, EventTable, ExportPosition, ExportRecord, Held, MarkStored,
     NotificationPosition, PortResult, QuarantinePosition, QuarantineRecord, UploadRecord,
 };
 use std::sync::Arc;
@@ -221,7 +221,11 @@ impl EventTable for DynamoTable {
     async fn get_export(&self, owner: &str, export_id: &str) -> PortResult<Option<ExportRecord>> {
         DynamoTable::get_export(self, owner, export_id).await
     }
-    async fn running_exports(&self, limit: usize) -> PortResult<Vec<ExportRecord>> {
-        DynamoTable::running_exports(self, limit).await
+    async fn running_exports(
+        &self,
+        after: Option<&ExportPosition>,
+        limit: usize,
+    ) -> PortResult<Vec<ExportRecord>> {
+        DynamoTable::running_exports(self, after, limit).await
     }
 }

@@ -5,11 +5,11 @@ use super::DynamoTable;
 use super::error;
 use super::items::{
     EXPORTS_RUNNING, OUTBOX, Reader, export, export_item, key, notification, notification_item,
-    notification_sk, owner_pk,
+    notification_sk, ordered, owner_pk, ts,
 };
-use super::reads::KeyQuery;
+use super::reads::{Bound, KeyQuery};
 use eventpulse_generated::types::Notification;
-use eventpulse_handlers::ports::{ExportRecord, PortResult};
+use eventpulse_handlers::ports::{ExportPosition, ExportRecord, PortResult};
 
 /// The oldest-first work list `name` of gsi3.
 fn work_list(name: &str) -> KeyQuery {
@@ -110,10 +110,19 @@ impl DynamoTable {
         Ok(())
     }
 
-    pub(crate) async fn running_exports(&self, limit: usize) -> PortResult<Vec<ExportRecord>> {
-        let items = self
-            .query_up_to("running_exports", &work_list(EXPORTS_RUNNING), limit)
-            .await?;
+    pub(crate) async fn running_exports(
+        &self,
+        after: Option<&ExportPosition>,
+        limit: usize,
+    ) -> PortResult<Vec<ExportRecord>> {
+        let mut q = work_list(EXPORTS_RUNNING);
+        if let Some(a) = after {
+            q.lower = Some(Bound {
+                key: ordered(&ts(&a.created_at)?, &a.export_id),
+                inclusive: false,
+            });
+        }
+        let items = self.query_up_to("running_exports", &q, limit).await?;
         items
             .iter()
             .map(|i| export(&Reader::new(&self.table, i)))
