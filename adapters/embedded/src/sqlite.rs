@@ -172,6 +172,8 @@ CREATE TABLE deliveries (
     FOREIGN KEY (owner, subscription_id) REFERENCES subscriptions (owner, subscription_id) ON DELETE CASCADE
 );
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at);
+-- running_exports, paged oldest first: only running exports are indexed.
+CREATE INDEX exports_running ON exports (created_at, export_id) WHERE status = 'running';
 "#,
 ];
 
@@ -1413,6 +1415,18 @@ mod tests {
         queries.push((
             "SELECT owner, body FROM notifications WHERE delivered = 0 ORDER BY created_at, notification_id LIMIT 3".into(),
             "notifications_outbox",
+        ));
+        queries.push((
+            "SELECT * FROM exports WHERE status = 'running' AND (created_at, export_id) > ('2026', 'x') ORDER BY created_at, export_id LIMIT 3".into(),
+            "exports_running",
+        ));
+        queries.push((
+            "SELECT * FROM subscriptions WHERE owner = 'o' AND subscription_id > 's' ORDER BY subscription_id LIMIT 3".into(),
+            "sqlite_autoindex_subscriptions_2 (owner=? AND subscription_id>?)",
+        ));
+        queries.push((
+            "SELECT d.body FROM deliveries d JOIN subscriptions s USING (owner, subscription_id) WHERE d.next_attempt_at <= '2026' ORDER BY d.next_attempt_at LIMIT 3".into(),
+            "deliveries_due",
         ));
         for (sql, index) in queries {
             let p = plan(&conn, &sql);
