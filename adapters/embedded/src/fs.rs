@@ -162,6 +162,23 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 impl FsObjectStore {
+    /// The object's info and a reader of its content (exactly `size` bytes), for serving it
+    /// without holding it in memory. A replaced object keeps being read whole: the open
+    /// file is the old one (objects are replaced by rename, never rewritten in place).
+    pub async fn open_read(
+        &self,
+        bucket: Bucket,
+        key: &str,
+    ) -> PortResult<Option<(ObjectInfo, tokio::io::Take<tokio::fs::File>)>> {
+        use tokio::io::AsyncReadExt as _;
+        let (inner, key) = (self.inner.clone(), key.to_string());
+        let opened = blocking("object store open", move || inner.open_content(bucket, &key)).await?;
+        Ok(opened.map(|(info, file)| {
+            let size = info.size;
+            (info, tokio::fs::File::from_std(file).take(size))
+        }))
+    }
+
     /// Opens (creating if needed) the store under `{data_dir}/objects`. Blocking: call it at
     /// start-up.
     pub fn open(data_dir: impl AsRef<Path>) -> PortResult<Self> {
@@ -456,6 +473,22 @@ impl Inner {
                 last_modified: opened.modified,
             },
             bytes: Bytes::from(bytes),
+        }))
+    }
+
+    /// The object's info and its file, positioned at the content.
+    fn open_content(&self, bucket: Bucket, key: &str) -> PortResult<Option<(ObjectInfo, File)>> {
+        let path = self.path(bucket, key)?;
+        Ok(self.open_object(&path, key)?.map(|opened| {
+            (
+                ObjectInfo {
+                    key: key.to_string(),
+                    size: opened.header.size,
+                    etag: opened.header.etag,
+                    last_modified: opened.modified,
+                },
+                opened.file,
+            )
         }))
     }
 
