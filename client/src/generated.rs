@@ -419,7 +419,10 @@ let response = client.confirm_subscription()
     /**Export the caller's matching events as NDJSON
 
 Runs in the background. When it finishes the caller is notified and
-`GET /v1/exports/{exportId}` returns an expiring download URL.
+`GET /v1/exports/{exportId}` returns an expiring download URL. At most 2 exports of
+one caller run at once: another is a 429 with `Retry-After` (exports of other
+callers take turns with yours). A finished export is kept 7 days (the AWS
+template's `ExportsRetentionDays`), then it is a 404.
 
 
 Sends a `POST` request to `/v1/exports`

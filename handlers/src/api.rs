@@ -607,6 +607,22 @@ impl EventPulseApi for Api {
             from: req.body.from,
             to: req.body.to,
         };
+        // The per-owner limit (API4): counted, then recorded, so concurrent requests of one
+        // owner can pass it together by at most their number; the runners' own slots bound
+        // the work regardless.
+        let running = self
+            .table
+            .count_running_exports(&p.user_id, self.now() - crate::exports::RUNNING_LEASE)
+            .await
+            .map_err(storage)?;
+        if running >= crate::exports::MAX_RUNNING_PER_OWNER {
+            return Err(ApiError::too_many_requests(
+                format!(
+                    "You have {running} exports running, the most allowed at once; start this one when one of them is done (GET /v1/exports/{{exportId}})."
+                ),
+                5,
+            ));
+        }
         let export = new_export(&p.user_id, query, self.clock.as_ref());
         self.table.put_export(&export).await.map_err(storage)?;
         let status = self.export_status(&export).await?;

@@ -16,6 +16,11 @@ const PAGE: usize = 500;
 /// Largest export written in one object. Beyond it the export fails with a clear message
 /// rather than holding an unbounded result in memory; narrow the filters.
 pub const MAX_EXPORT_BYTES: usize = 256 * 1024 * 1024;
+/// Exports one owner may have running at once; past it `create_export` is a 429.
+pub const MAX_RUNNING_PER_OWNER: usize = 2;
+/// An export still `running` this long after it was created is dead (its runner crashed
+/// past every retry): it no longer holds its owner's place under the limit.
+pub const RUNNING_LEASE: chrono::Duration = chrono::Duration::hours(1);
 
 pub struct Exporter {
     pub table: Arc<dyn EventTable>,

@@ -2,7 +2,7 @@
 //!
 //! Two sets of adapters implement them: embedded (files + SQLite, `adapters/embedded`) and
 //! AWS (S3 + DynamoDB + SNS). Both must pass the conformance suite in
-//! [`crate::conformance`]. Signatures speak the domain's language (owners, uploads, events),
+//! `crate::conformance`. Signatures speak the domain's language (owners, uploads, events),
 //! never a storage engine's; an adapter maps them to tables, items or objects.
 
 use async_trait::async_trait;
@@ -220,11 +220,13 @@ pub enum MarkStored {
     AlreadyFinal(UploadState),
 }
 
-/// Position in the oldest-first `(created_at, export_id)` order of running exports.
+/// Position in the oldest-first `(created_at, export_id, owner)` order of running exports
+/// (of every owner: two owners may use one export id at one instant).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExportPosition {
     pub created_at: DateTime<Utc>,
     pub export_id: String,
+    pub owner: String,
 }
 
 impl ExportPosition {
@@ -232,6 +234,7 @@ impl ExportPosition {
         Self {
             created_at: x.created_at,
             export_id: x.export_id.clone(),
+            owner: x.owner.clone(),
         }
     }
 }
@@ -365,7 +368,7 @@ pub trait EventTable: Send + Sync {
 
     async fn put_export(&self, export: &ExportRecord) -> PortResult<()>;
     async fn get_export(&self, owner: &str, export_id: &str) -> PortResult<Option<ExportRecord>>;
-    /// Exports of every owner still `running`, oldest first by `(created_at, export_id)`,
+    /// Exports of every owner still `running`, oldest first by `(created_at, export_id, owner)`,
     /// strictly after `after`: after a crash they are started again (an export is
     /// idempotent: it rewrites its whole result). Paged, so a restart resumes every one.
     async fn running_exports(
@@ -373,6 +376,10 @@ pub trait EventTable: Send + Sync {
         after: Option<&ExportPosition>,
         limit: usize,
     ) -> PortResult<Vec<ExportRecord>>;
+    /// How many of `owner`'s exports are running and were created at or after `since`
+    /// (the per-owner limit: an export older than that and still running is dead, and must
+    /// not hold its owner's place forever).
+    async fn count_running_exports(&self, owner: &str, since: DateTime<Utc>) -> PortResult<usize>;
 }
 
 /// Delivers a notification to its owner (SNS on AWS; log + webhook locally).

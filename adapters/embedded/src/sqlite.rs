@@ -37,6 +37,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+mod retention;
 mod subscriptions;
 pub use subscriptions::{CONFIRMATION, Delivery};
 
@@ -173,7 +174,9 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at);
 -- running_exports, paged oldest first: only running exports are indexed.
-CREATE INDEX exports_running ON exports (created_at, export_id) WHERE status = 'running';
+CREATE INDEX exports_running ON exports (created_at, export_id, owner) WHERE status = 'running';
+-- The retention sweep: finished exports by when they finished.
+CREATE INDEX exports_finished ON exports (finished_at) WHERE status != 'running';
 "#,
 ];
 
@@ -1316,6 +1319,20 @@ impl EventTable for SqliteTable {
         .await
     }
 
+    async fn count_running_exports(&self, owner: &str, since: DateTime<Utc>) -> PortResult<usize> {
+        let (owner, since) = (owner.to_string(), ts(&since)?);
+        self.read("count_running_exports", move |c| {
+            let n: i64 = c
+                .prepare_cached(
+                    "SELECT count(*) FROM exports WHERE owner = ?1 AND status = 'running' AND created_at >= ?2",
+                )
+                .and_then(|mut q| q.query_row(params![owner, since], |r| r.get(0)))
+                .map_err(db_error)?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        })
+        .await
+    }
+
     async fn running_exports(
         &self,
         after: Option<&ExportPosition>,
@@ -1323,17 +1340,17 @@ impl EventTable for SqliteTable {
     ) -> PortResult<Vec<ExportRecord>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         // Before every instant the table can hold: the first page.
-        let (at, id) = match after {
-            Some(a) => (ts(&a.created_at)?, a.export_id.clone()),
-            None => (String::new(), String::new()),
+        let (at, id, owner) = match after {
+            Some(a) => (ts(&a.created_at)?, a.export_id.clone(), a.owner.clone()),
+            None => (String::new(), String::new(), String::new()),
         };
         self.read("running_exports", move |c| {
             let sql = format!(
                 "SELECT {EXPORT_COLUMNS} FROM exports WHERE status = 'running'
-                 AND (created_at, export_id) > (?2, ?3)
-                 ORDER BY created_at, export_id LIMIT ?1"
+                 AND (created_at, export_id, owner) > (?2, ?3, ?4)
+                 ORDER BY created_at, export_id, owner LIMIT ?1"
             );
-            query_rows(c, &sql, params![limit, at, id], raw_export)?
+            query_rows(c, &sql, params![limit, at, id, owner], raw_export)?
                 .into_iter()
                 .map(export)
                 .collect()
@@ -1417,8 +1434,12 @@ mod tests {
             "notifications_outbox",
         ));
         queries.push((
-            "SELECT * FROM exports WHERE status = 'running' AND (created_at, export_id) > ('2026', 'x') ORDER BY created_at, export_id LIMIT 3".into(),
+            "SELECT * FROM exports WHERE status = 'running' AND (created_at, export_id, owner) > ('2026', 'x', 'o') ORDER BY created_at, export_id, owner LIMIT 3".into(),
             "exports_running",
+        ));
+        queries.push((
+            "SELECT * FROM exports WHERE status != 'running' AND finished_at < '2026' ORDER BY finished_at LIMIT 3".into(),
+            "exports_finished",
         ));
         queries.push((
             "SELECT * FROM subscriptions WHERE owner = 'o' AND subscription_id > 's' ORDER BY subscription_id LIMIT 3".into(),

@@ -376,3 +376,42 @@ async fn keys_that_could_escape_are_refused_and_nothing_is_written_outside() {
         Some(Bytes::from_static(b"ok"))
     );
 }
+
+/// The retention sweep's queries: finished exports before an instant, oldest first, and
+/// deleting one record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_exports_are_found_for_retention_and_deleted() {
+    use eventpulse_generated::types::ExportState;
+    use eventpulse_handlers::ports::{EventQuery, EventTable, ExportRecord};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let table = eventpulse_embedded::SqliteTable::open(dir.path().join(eventpulse_embedded::TABLE_FILE))
+        .expect("table");
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
+    let x = |id: &str, status: ExportState, finished: Option<&str>| ExportRecord {
+        owner: "o".into(),
+        export_id: id.into(),
+        status,
+        query: EventQuery::default(),
+        created_at: at("2026-11-01T00:00:00Z"),
+        finished_at: finished.map(at),
+        event_count: None,
+        result_key: None,
+    };
+    for e in [
+        x("old-done", ExportState::Done, Some("2026-11-02T00:00:00Z")),
+        x("old-failed", ExportState::Failed, Some("2026-11-01T12:00:00Z")),
+        x("new-done", ExportState::Done, Some("2026-11-30T00:00:00Z")),
+        x("running", ExportState::Running, None),
+    ] {
+        table.put_export(&e).await.unwrap();
+    }
+    let found = table
+        .finished_exports_before(at("2026-11-20T00:00:00Z"), 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = found.iter().map(|x| x.export_id.as_str()).collect();
+    assert_eq!(ids, ["old-failed", "old-done"]);
+    table.delete_export("o", "old-done").await.unwrap();
+    assert!(table.get_export("o", "old-done").await.unwrap().is_none());
+    assert!(table.get_export("o", "running").await.unwrap().is_some());
+}

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod aws;
+pub mod exports;
 pub mod pipeline;
 pub mod presign;
 pub mod secrets;
@@ -15,9 +16,9 @@ use anyhow::Context;
 use eventpulse_embedded::Embedded;
 use eventpulse_handlers::api::{Api, ApiConfig};
 use eventpulse_handlers::cursor::CursorSigner;
-use eventpulse_handlers::exports::{ExportRunner, Exporter};
+use eventpulse_handlers::exports::ExportRunner;
 use eventpulse_handlers::intake::Intake;
-use eventpulse_handlers::ports::{ExportPosition, ExportRecord, PortResult};
+use eventpulse_handlers::ports::ExportPosition;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -90,40 +91,9 @@ pub enum Backend {
     Aws,
 }
 
-/// Starts exports as background tasks, at most [`MAX_CONCURRENT_EXPORTS`] at a time (each
-/// holds its result in memory until written), and wakes the outbox when one ends.
-struct TaskExports {
-    exporter: Arc<Exporter>,
-    slots: Arc<tokio::sync::Semaphore>,
-    outbox: Arc<tokio::sync::Notify>,
-}
-
-const MAX_CONCURRENT_EXPORTS: usize = 2;
-
-/// Locally the process outlives the request, so a task may run the export after the
-/// answer; on Lambda the AWS runner puts it on a queue instead.
-#[async_trait::async_trait]
-impl ExportRunner for TaskExports {
-    async fn submit(&self, export: &ExportRecord) -> PortResult<()> {
-        let (exporter, slots, outbox, export) = (
-            self.exporter.clone(),
-            self.slots.clone(),
-            self.outbox.clone(),
-            export.clone(),
-        );
-        tokio::spawn(async move {
-            let Ok(_slot) = slots.acquire().await else {
-                return;
-            };
-            let id = export.export_id.clone();
-            if let Err(e) = exporter.run(export).await {
-                tracing::error!(export_id = %id, error = %e, "export could not be recorded");
-            }
-            outbox.notify_one();
-        });
-        Ok(())
-    }
-}
+/// How long a finished export (record and result) is kept: as the AWS template's
+/// `ExportsRetentionDays` default.
+pub const EXPORT_RETENTION: chrono::Duration = chrono::Duration::days(7);
 
 /// The `/docs` page: the checked-in template with the vendored Redoc inlined.
 pub fn docs_html() -> String {
@@ -215,11 +185,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         &base_url,
     ));
     let exporter = Arc::new(ports.exporter());
-    let exports: Arc<dyn ExportRunner> = Arc::new(TaskExports {
-        exporter,
-        slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_EXPORTS)),
-        outbox: outbox_wake.clone(),
-    });
+    let exports: Arc<dyn ExportRunner> =
+        Arc::new(exports::TaskExports::start(exporter, outbox_wake.clone()));
     let api = Arc::new(Api {
         table: table.clone(),
         objects: objects.clone(),
@@ -296,6 +263,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // Deliveries to the users' subscribed endpoints (what SNS does on AWS), from the queue
     // in the table: what a previous run left queued goes out now.
     let deliverer = tokio::spawn(backend.deliverer().run());
+    // Finished exports are deleted once past their retention (the data dir does not grow
+    // with every export ever made); GET shows them as gone from then on.
+    let expirer = {
+        let (table, store) = (backend.table.clone(), backend.objects.clone());
+        tokio::spawn(async move {
+            loop {
+                match exports::expire_exports(&table, &store, EXPORT_RETENTION).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(expired = n, "deleted exports past their retention"),
+                    Err(e) => tracing::warn!(error = %e, "export retention"),
+                }
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        })
+    };
     // Objects that were stored but never queued (queue full for too long) or whose retries
     // ran out are picked up again, instead of waiting for the next start.
     let sweeper = {
@@ -339,6 +321,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     outbox.abort();
     deliverer.abort();
+    expirer.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -193,3 +193,41 @@ async fn without_authorizer_claims_the_request_is_refused_with_a_problem() {
             .is_some_and(|d| d.contains("verified identity"))
     );
 }
+
+/// API4: at most `MAX_RUNNING_PER_OWNER` exports of one caller run at once (the runner here
+/// never finishes one); the next is a 429 problem with `Retry-After`, and another caller is
+/// not held back by it.
+#[tokio::test]
+async fn exports_past_the_per_user_limit_are_429() {
+    let (_dir, app) = app().await;
+    let post = |sub: &str| {
+        let mut event: Value = serde_json::from_str(EVENT).expect("json");
+        event["httpMethod"] = json!("POST");
+        event["path"] = json!("/v1/exports");
+        event["resource"] = json!("/v1/exports");
+        event["requestContext"]["httpMethod"] = json!("POST");
+        event["requestContext"]["path"] = json!("/prod/v1/exports");
+        event["requestContext"]["resourcePath"] = json!("/v1/exports");
+        event["requestContext"]["authorizer"]["claims"]["sub"] = json!(sub);
+        event["queryStringParameters"] = Value::Null;
+        event["multiValueQueryStringParameters"] = Value::Null;
+        event["headers"]["Content-Type"] = json!("application/json");
+        event["multiValueHeaders"]["Content-Type"] = json!(["application/json"]);
+        event["body"] = json!("{}");
+        event.to_string()
+    };
+    let limit = eventpulse_handlers::exports::MAX_RUNNING_PER_OWNER;
+    for i in 0..limit {
+        let (status, _, body) = call(&app, &post(ALICE)).await;
+        assert_eq!(status, 202, "export {i}: {body}");
+    }
+    let (status, ctype, problem) = call(&app, &post(ALICE)).await;
+    assert_eq!(status, 429, "{problem}");
+    assert_eq!(ctype, "application/problem+json");
+    assert!(
+        problem["detail"].as_str().unwrap_or_default().contains("exports running"),
+        "{problem}"
+    );
+    let (status, _, body) = call(&app, &post("mallory")).await;
+    assert_eq!(status, 202, "another caller is not limited by alice's exports: {body}");
+}

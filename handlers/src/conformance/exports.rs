@@ -75,10 +75,12 @@ pub async fn exports(table: &dyn EventTable) {
     );
 }
 
-/// Running exports are paged oldest first by `(created_at, export_id)`, `after` exclusive,
-/// so a restart can resume every one of them, however many.
+/// Running exports are paged oldest first by `(created_at, export_id, owner)`, `after`
+/// exclusive, so a restart can resume every one of them, however many: two owners with the
+/// same export id at the same instant are both listed.
 pub async fn running_exports_pages(table: &dyn EventTable) {
     let o = owner("running-pages");
+    let twin = owner("running-pages-twin");
     let at = |s: &str| t(s);
     // Two share an instant (ordered by id), one is 1 ns later, one before 1970.
     let made = [
@@ -88,9 +90,13 @@ pub async fn running_exports_pages(table: &dyn EventTable) {
         ("x-0", at("1969-12-31T23:59:59.999999999Z")),
         ("x-z", at("2026-11-28T00:00:00Z")),
     ];
-    for (id, created_at) in &made {
+    for (who, (id, created_at)) in made
+        .iter()
+        .map(|m| (&o, m))
+        .chain(std::iter::once((&twin, &made[1])))
+    {
         let x = ExportRecord {
-            owner: o.clone(),
+            owner: who.clone(),
             export_id: (*id).into(),
             status: ExportState::Running,
             query: EventQuery::default(),
@@ -101,11 +107,14 @@ pub async fn running_exports_pages(table: &dyn EventTable) {
         };
         ok("put_export", table.put_export(&x).await);
     }
-    let mut want: Vec<(DateTime<Utc>, String)> =
-        made.iter().map(|(id, at)| (*at, id.to_string())).collect();
+    let mut want: Vec<(DateTime<Utc>, String, String)> = made
+        .iter()
+        .map(|(id, at)| (*at, id.to_string(), o.clone()))
+        .chain(std::iter::once((made[1].1, made[1].0.to_string(), twin.clone())))
+        .collect();
     want.sort();
     for limit in [1, 2, 3, 100] {
-        let mut seen: Vec<(DateTime<Utc>, String)> = Vec::new();
+        let mut seen: Vec<(DateTime<Utc>, String, String)> = Vec::new();
         let mut after: Option<crate::ports::ExportPosition> = None;
         for _ in 0..100_000 {
             let page = ok(
@@ -118,8 +127,8 @@ pub async fn running_exports_pages(table: &dyn EventTable) {
             let short = page.len() < limit;
             seen.extend(
                 page.into_iter()
-                    .filter(|x| x.owner == o)
-                    .map(|x| (x.created_at, x.export_id)),
+                    .filter(|x| x.owner == o || x.owner == twin)
+                    .map(|x| (x.created_at, x.export_id, x.owner)),
             );
             if short {
                 break;
@@ -130,4 +139,59 @@ pub async fn running_exports_pages(table: &dyn EventTable) {
             "conformance: paging running_exports with limit {limit} must give each running export once, oldest first"
         );
     }
+}
+
+/// The per-owner count of running exports: only running ones, only the owner's, only those
+/// created at or after `since`.
+pub async fn count_running_exports(table: &dyn EventTable) {
+    let o = owner("count-running");
+    let other = owner("count-running-other");
+    let x = |owner: &str, id: &str, status: ExportState, at: &str| ExportRecord {
+        owner: owner.into(),
+        export_id: id.into(),
+        status,
+        query: EventQuery::default(),
+        created_at: t(at),
+        finished_at: None,
+        event_count: None,
+        result_key: None,
+    };
+    let since = t("2026-11-27T10:00:00.000000001Z");
+    for e in [
+        x(&o, "x-1", ExportState::Running, "2026-11-27T10:00:00.000000001Z"),
+        x(&o, "x-2", ExportState::Running, "2026-11-27T11:00:00Z"),
+        x(&o, "x-old", ExportState::Running, "2026-11-27T10:00:00Z"),
+        x(&o, "x-done", ExportState::Done, "2026-11-27T12:00:00Z"),
+        x(&o, "x-failed", ExportState::Failed, "2026-11-27T12:00:00Z"),
+        x(&other, "x-3", ExportState::Running, "2026-11-27T12:00:00Z"),
+    ] {
+        ok("put_export", table.put_export(&e).await);
+    }
+    assert_eq!(
+        ok("count_running_exports", table.count_running_exports(&o, since).await),
+        2,
+        "conformance: count_running_exports counts the owner's running exports created at or after `since`"
+    );
+    assert_eq!(
+        ok("count_running_exports", table.count_running_exports(&other, since).await),
+        1
+    );
+    assert_eq!(
+        ok(
+            "count_running_exports",
+            table.count_running_exports(&owner("count-none"), since).await
+        ),
+        0
+    );
+    let finished = ExportRecord {
+        status: ExportState::Done,
+        finished_at: Some(t("2026-11-27T11:30:00Z")),
+        ..x(&o, "x-2", ExportState::Running, "2026-11-27T11:00:00Z")
+    };
+    ok("put_export", table.put_export(&finished).await);
+    assert_eq!(
+        ok("count_running_exports", table.count_running_exports(&o, since).await),
+        1,
+        "conformance: a finished export no longer counts"
+    );
 }

@@ -95,6 +95,7 @@ macro_rules! __event_table_checks {
             notifications,
             exports,
             running_exports_pages,
+            count_running_exports,
             tenancy,
         );
     };

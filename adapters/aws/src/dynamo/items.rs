@@ -64,6 +64,13 @@ pub(crate) fn ordered(at: &str, id: &str) -> String {
     format!("{at}#{id}")
 }
 
+/// A running export's gsi3 sort key: `{createdAt}#{exportId}#{owner}`, unique across owners,
+/// so `running_exports` pages resume exactly ('#' sorts below every id and owner character,
+/// so text order is `(created_at, export_id, owner)` order).
+pub(crate) fn running_export_sk(at: &str, id: &str, owner: &str) -> String {
+    format!("{at}#{id}#{owner}")
+}
+
 /// Fixed-width UTC text `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (as in the SQLite table); years
 /// outside 0000–9999 would break the order, so they are refused.
 pub(crate) fn ts(t: &DateTime<Utc>) -> PortResult<String> {
@@ -353,7 +360,7 @@ pub(crate) fn export_item(x: &ExportRecord) -> PortResult<Item> {
     }
     if x.status == eventpulse_generated::types::ExportState::Running {
         item.insert("gsi3pk".into(), s(EXPORTS_RUNNING));
-        item.insert("gsi3sk".into(), s(ordered(&at, &x.export_id)));
+        item.insert("gsi3sk".into(), s(running_export_sk(&at, &x.export_id, &x.owner)));
     }
     Ok(item)
 }

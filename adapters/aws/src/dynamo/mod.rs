@@ -42,7 +42,7 @@
 //! | `mark_delivered` | UpdateItem `REMOVE gsi3pk, gsi3sk`, `attribute_exists(pk)` | `O#{o}`, `N#{n}` |
 //! | `put_export` | PutItem (whole record; gsi3 keys only while running) | `O#{o}`, `X#{x}` |
 //! | `running_exports` | Query gsi3 ascending | gsi3 `EXPORTS_RUNNING` |
-//! | `create_subscription` | TransactWriteItems [Update counter `ADD n 1` if `attribute_not_exists(n) OR n < :cap`, Put endpoint `attribute_not_exists(pk)`, Put subscription `attribute_not_exists(pk)`]; the cancellation reasons tell LimitReached from EndpointTaken | `SUBS`, `SE#…`, `S#{s}` |
+//! | `create_subscription` | TransactWriteItems \[Update counter `ADD n 1` if `attribute_not_exists(n) OR n < :cap`, Put endpoint `attribute_not_exists(pk)`, Put subscription `attribute_not_exists(pk)`\]; the cancellation reasons tell LimitReached from EndpointTaken | `SUBS`, `SE#…`, `S#{s}` |
 //! | `get_subscription` | GetItem, consistent | `O#{o}`, `S#{s}` |
 //! | `list_subscriptions` | Query the table ascending, consistent: `begins_with(sk, S#)`, past a cursor `sk BETWEEN S#{after} AND S$` | `O#{o}` |
 //! | `update_subscription` | UpdateItem `SET status, deliveryRef`, `attribute_exists(pk)` | `O#{o}`, `S#{s}` |
@@ -221,6 +221,10 @@ impl EventTable for DynamoTable {
     async fn get_export(&self, owner: &str, export_id: &str) -> PortResult<Option<ExportRecord>> {
         DynamoTable::get_export(self, owner, export_id).await
     }
+    async fn count_running_exports(&self, owner: &str, since: DateTime<Utc>) -> PortResult<usize> {
+        DynamoTable::count_running_exports(self, owner, since).await
+    }
+
     async fn running_exports(
         &self,
         after: Option<&ExportPosition>,

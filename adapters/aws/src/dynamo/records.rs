@@ -4,9 +4,11 @@
 use super::DynamoTable;
 use super::error;
 use super::items::{
-    EXPORTS_RUNNING, OUTBOX, Reader, export, export_item, key, notification, notification_item,
-    notification_sk, ordered, owner_pk, ts,
+    EXPORTS_RUNNING, OUTBOX, Reader, export, export_item, export_sk, key, notification,
+    notification_item, notification_sk, owner_pk, running_export_sk, ts,
 };
+use chrono::{DateTime, Utc};
+use eventpulse_generated::types::ExportState;
 use super::reads::{Bound, KeyQuery};
 use eventpulse_generated::types::Notification;
 use eventpulse_handlers::ports::{ExportPosition, ExportRecord, PortResult};
@@ -110,6 +112,43 @@ impl DynamoTable {
         Ok(())
     }
 
+    /// The owner's exports are read from the base table (`X#…` under the owner's pk,
+    /// consistent) and counted here: one owner's exports are few (finished ones expire),
+    /// and gsi3 holds every owner's running exports.
+    pub(crate) async fn count_running_exports(
+        &self,
+        owner: &str,
+        since: DateTime<Utc>,
+    ) -> PortResult<usize> {
+        let q = KeyQuery {
+            index: None,
+            pk_attr: "pk",
+            pk: owner_pk(owner),
+            sk_attr: "sk",
+            lower: Some(Bound {
+                key: export_sk(""),
+                inclusive: true,
+            }),
+            // '$' follows '#': every `X#…` key is below it.
+            upper: Some(Bound {
+                key: "X$".into(),
+                inclusive: false,
+            }),
+            forward: true,
+        };
+        let items = self
+            .query_up_to("count_running_exports", &q, usize::MAX)
+            .await?;
+        let mut n = 0;
+        for i in &items {
+            let x = export(&Reader::new(&self.table, i))?;
+            if x.status == ExportState::Running && x.created_at >= since {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     pub(crate) async fn running_exports(
         &self,
         after: Option<&ExportPosition>,
@@ -118,7 +157,7 @@ impl DynamoTable {
         let mut q = work_list(EXPORTS_RUNNING);
         if let Some(a) = after {
             q.lower = Some(Bound {
-                key: ordered(&ts(&a.created_at)?, &a.export_id),
+                key: running_export_sk(&ts(&a.created_at)?, &a.export_id, &a.owner),
                 inclusive: false,
             });
         }
