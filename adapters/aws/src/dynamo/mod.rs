@@ -15,7 +15,7 @@
 //! | event | `E#{eventId}` | eventType, occurredAt, body (JSON text), contentHash, receivedAt, uploadId (the content's writer), holders (SS of `{uploadId}/{etag}`), v | gsi1 `O#{owner}#E` / `{occurredAt}#{eventId}`; gsi2 `O#{owner}#E#{eventType}` / same |
 //! | quarantine entry | `Q#{uploadId}` | key, quarantinedAt, reasonCode, errorCount, sizeBytes | gsi1 `O#{owner}#Q` / `{quarantinedAt}#{uploadId}` |
 //! | notification | `N#{notificationId}` | body (JSON), createdAt, expiresAt (TTL, +90 days) | gsi1 `O#{owner}#N` / `{createdAt}#{notificationId}`; while undelivered gsi3 `OUTBOX` / `{createdAt}#{notificationId}` |
-//! | export | `X#{exportId}` | status, query (JSON), createdAt, finishedAt, eventCount, resultKey | while running gsi3 `EXPORTS_RUNNING` / `{createdAt}#{exportId}` |
+//! | export | `X#{exportId}` | status, query (JSON), createdAt, finishedAt, eventCount, resultKey | while running gsi3 `EXPORTS_RUNNING` / `{createdAt}#{exportId}#{owner}` |
 //! | subscription | `S#{subscriptionId}` | protocol, endpoint, kinds (list), status, createdAt, secret, deliveryRef | – |
 //! | subscription counter | `SUBS` | `n` (the owner's subscriptions) | – |
 //! | subscribed endpoint | `SE#{protocol}#{hex SHA-256 of endpoint}` | subscriptionId | – |
@@ -41,7 +41,8 @@
 //! | `undelivered_notifications` | Query gsi3 ascending | gsi3 `OUTBOX` |
 //! | `mark_delivered` | UpdateItem `REMOVE gsi3pk, gsi3sk`, `attribute_exists(pk)` | `O#{o}`, `N#{n}` |
 //! | `put_export` | PutItem (whole record; gsi3 keys only while running) | `O#{o}`, `X#{x}` |
-//! | `running_exports` | Query gsi3 ascending | gsi3 `EXPORTS_RUNNING` |
+//! | `running_exports` | Query gsi3 ascending, after a position (exclusive) | gsi3 `EXPORTS_RUNNING` |
+//! | `count_running_exports` | Query the owner's `X#` items (base table), counted here | `O#{o}` |
 //! | `create_subscription` | TransactWriteItems \[Update counter `ADD n 1` if `attribute_not_exists(n) OR n < :cap`, Put endpoint `attribute_not_exists(pk)`, Put subscription `attribute_not_exists(pk)`\]; the cancellation reasons tell LimitReached from EndpointTaken | `SUBS`, `SE#…`, `S#{s}` |
 //! | `get_subscription` | GetItem, consistent | `O#{o}`, `S#{s}` |
 //! | `list_subscriptions` | Query the table ascending, consistent: `begins_with(sk, S#)`, past a cursor `sk BETWEEN S#{after} AND S$` | `O#{o}` |
