@@ -707,7 +707,11 @@ fn run() -> Result<(), String> {
     // Honours TMPDIR, so the data dir can be put on another disk.
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let workers = p.workers.to_string();
-    let mut server = Server::start_with(dir.path(), &["--workers", &workers]);
+    let mut server = Server::start_with(
+        dir.path(),
+        // The bench measures throughput, not the per-user limiter: one user sends it all.
+        &["--workers", &workers, "--requests-per-user", "0"],
+    );
     let pid = server_pid(dir.path());
 
     println!("== eventpulse local bench ==");

@@ -341,3 +341,46 @@ fn uploads_in_progress_are_capped_per_user() {
         Vec::<std::path::PathBuf>::new()
     );
 }
+
+/// Requests per user (API4): past the burst one user gets 429 problems with `Retry-After`;
+/// another user is served meanwhile. No assertion on time: the burst (twice the rate) is
+/// sent back to back, far faster than 1 request per second refills.
+#[test]
+fn a_user_past_the_request_rate_gets_429_and_others_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &["--requests-per-user", "1"]);
+    let (alice, bob) = (server.token("alice"), server.token("bob"));
+    rt().block_on(async {
+        let http = http();
+        let get = |token: String| {
+            let http = http.clone();
+            let url = format!("{}/v1/notifications", server.base);
+            async move { http.get(url).bearer_auth(token).send().await.unwrap() }
+        };
+        let mut statuses = Vec::new();
+        let mut refused = None;
+        for _ in 0..10 {
+            let r = get(alice.clone()).await;
+            statuses.push(r.status().as_u16());
+            if r.status() == 429 && refused.is_none() {
+                refused = Some(r);
+            }
+        }
+        assert!(statuses.starts_with(&[200, 200]), "the burst is served: {statuses:?}");
+        let r = refused.unwrap_or_else(|| panic!("no 429 in {statuses:?}"));
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(wait >= 1);
+        let p: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(p["status"], 429);
+        assert!(p["detail"].as_str().unwrap().contains("requests per second"), "{p}");
+        assert_eq!(get(bob.clone()).await.status(), 200, "bob has his own bucket");
+        // Public operations are not counted per user.
+        let schema = http
+            .get(format!("{}/v1/schemas/event", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(schema.status(), 200);
+    });
+}

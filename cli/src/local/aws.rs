@@ -90,7 +90,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let app = eventpulse_generated_router::router(
         Arc::new(api),
-        Arc::new(auth::JwtAuthenticator::new(&jwt)),
+        Arc::new(super::ratelimit::RateLimited::new(
+            auth::JwtAuthenticator::new(&jwt),
+            args.requests_per_user,
+        )),
     );
 
     let (stop_tx, stop) = watch::channel(false);

@@ -8,6 +8,7 @@ pub mod aws;
 pub mod exports;
 pub mod pipeline;
 pub mod presign;
+pub mod ratelimit;
 pub mod secrets;
 pub mod serve;
 pub mod server;
@@ -63,6 +64,10 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub upload_wait: u64,
+    /// Requests one user may make per second (after a burst of twice that); more are
+    /// answered 429 with Retry-After. 0 turns the limit off.
+    #[arg(long, default_value_t = 500, env = "EVENTPULSE_REQUESTS_PER_USER")]
+    pub requests_per_user: u32,
     /// Largest accepted object, in bytes.
     #[arg(long, default_value_t = eventpulse_contract_rt::json::DEFAULT_MAX_BYTES)]
     pub max_bytes: usize,
@@ -204,7 +209,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             ..ApiConfig::default()
         },
     });
-    let auth = Arc::new(auth::JwtAuthenticator::new(&jwt));
+    let auth = Arc::new(ratelimit::RateLimited::new(
+        auth::JwtAuthenticator::new(&jwt),
+        args.requests_per_user,
+    ));
     let app =
         eventpulse_generated_router::router(api, auth).merge(server::routes(server::Transfer {
             objects,
