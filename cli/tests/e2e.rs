@@ -6,10 +6,13 @@ use eventpulse_client::types::{self, ReasonCode, UploadState};
 use eventpulse_client::{ClientError, EventPulse};
 use eventpulse_handlers::intake::{Intake, Verdict};
 use serde_json::{Value, json};
+#[path = "e2e/bola.rs"]
+mod bola;
 #[path = "e2e/subscriptions.rs"]
 mod subscriptions;
 mod support;
 
+use bola::every_operation_refuses_another_users_resources;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +39,7 @@ on_both_backends!(
     exports_docs_and_published_contracts,
     concurrent_reprocess_is_accepted_once,
     subscriptions_refuse_what_no_deployment_delivers_to,
+    every_operation_refuses_another_users_resources,
 );
 
 fn subscriptions_refuse_what_no_deployment_delivers_to(backend: Backend) {
