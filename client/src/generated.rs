@@ -125,6 +125,8 @@ impl Client {
 Returns a short-lived presigned request that uploads one object (a single event or a
 JSON array of 1 to 1000 events, at most 5 MiB) into the caller's space of the process
 bucket. Processing starts when the upload completes; poll `GET /v1/uploads/{uploadId}`.
+An upload whose object never arrives stays `pending` until it is forgotten, a day
+after it was created on `eventpulse local` (`GET` is then a 404).
 Beyond the schema, an object is quarantined as `too_large` when it holds more than
 500,000 JSON values or 100,000 arrays and objects, or an event larger than 256 KiB as
 JSON (these bound the memory and the storage item of every object).

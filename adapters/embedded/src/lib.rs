@@ -24,7 +24,7 @@ mod writer;
 pub use compose::{Embedded, Options};
 pub use fs::{FsObjectStore, Staged};
 pub use notify::{LocalNotifier, RetryPolicy};
-pub use sqlite::SqliteTable;
+pub use sqlite::{SqliteTable, StalePending};
 
 use eventpulse_handlers::ports::{PortError, PortResult};
 

@@ -39,6 +39,7 @@ use std::time::Duration;
 
 mod retention;
 mod subscriptions;
+pub use retention::StalePending;
 pub use subscriptions::{CONFIRMATION, Delivery};
 
 /// Schema migrations; `MIGRATIONS[i]` takes `user_version` from `i` to `i + 1`.
@@ -177,6 +178,8 @@ CREATE INDEX deliveries_due ON deliveries (next_attempt_at);
 CREATE INDEX exports_running ON exports (created_at, export_id, owner) WHERE status = 'running';
 -- The retention sweep: finished exports by when they finished.
 CREATE INDEX exports_finished ON exports (finished_at) WHERE status != 'running';
+-- The pending-upload sweep: pending uploads by age.
+CREATE INDEX uploads_pending ON uploads (created_at) WHERE status = 'pending';
 "#,
 ];
 
@@ -1436,6 +1439,10 @@ mod tests {
         queries.push((
             "SELECT * FROM exports WHERE status = 'running' AND (created_at, export_id, owner) > ('2026', 'x', 'o') ORDER BY created_at, export_id, owner LIMIT 3".into(),
             "exports_running",
+        ));
+        queries.push((
+            "SELECT owner FROM uploads u WHERE u.status = 'pending' AND u.created_at < '2026' AND u.reopened_at IS NULL ORDER BY u.created_at LIMIT 3".into(),
+            "uploads_pending",
         ));
         queries.push((
             "SELECT * FROM exports WHERE status != 'running' AND finished_at < '2026' ORDER BY finished_at LIMIT 3".into(),

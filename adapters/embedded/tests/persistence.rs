@@ -415,3 +415,78 @@ async fn finished_exports_are_found_for_retention_and_deleted() {
     assert!(table.get_export("o", "old-done").await.unwrap().is_none());
     assert!(table.get_export("o", "running").await.unwrap().is_some());
 }
+
+/// Pending uploads whose object never arrived are found once old, and forgotten; one that
+/// holds events, is quarantined, was reopened or is recent is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_pending_uploads_are_forgotten_and_nothing_else() {
+    use eventpulse_handlers::ports::{EventTable, UploadRecord};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let table = SqliteTable::open(dir.path().join(TABLE_FILE)).expect("table");
+    let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    let pending = |id: &str, created: &str| UploadRecord {
+        owner: "o".into(),
+        upload_id: id.into(),
+        key: format!("incoming/o/{id}.json"),
+        status: UploadState::Pending,
+        created_at: at(created),
+        etag: None,
+        event_count: None,
+        processed_at: None,
+        reason_code: None,
+    };
+    for u in [
+        pending("old", "2026-11-01T00:00:00Z"),
+        pending("old-reopened", "2026-11-01T00:00:00Z"),
+        pending("recent", "2026-11-30T00:00:00Z"),
+    ] {
+        assert!(table.create_upload(&u).await.unwrap());
+    }
+    // A reprocess claim is pending too, and must stay.
+    let q = eventpulse_handlers::ports::QuarantineRecord {
+        owner: "o".into(),
+        upload_id: "old-reopened".into(),
+        key: "o/old-reopened.json".into(),
+        quarantined_at: at("2026-11-01T00:01:00Z"),
+        reason_code: ReasonCode::SchemaViolation,
+        error_count: 1,
+        size_bytes: 2,
+    };
+    let quarantined = UploadRecord {
+        status: UploadState::Quarantined,
+        etag: Some("e".into()),
+        ..pending("old-reopened", "2026-11-01T00:00:00Z")
+    };
+    let n = eventpulse_generated::types::Notification {
+        notification_version: 1.try_into().unwrap(),
+        notification_id: "n-1".into(),
+        kind: eventpulse_generated::types::NotificationKind::ObjectQuarantined,
+        created_at: at("2026-11-01T00:01:00Z"),
+        message: "m".into(),
+        upload_id: None,
+        key: None,
+        reason_code: None,
+        error_count: None,
+        export_id: None,
+        event_count: None,
+    };
+    assert!(table.commit_quarantined(&quarantined, &q, &n).await.unwrap());
+    assert!(
+        table
+            .reopen_upload("o", "old-reopened", at("2026-11-01T00:02:00Z"), at("2026-11-01T00:00:00Z"))
+            .await
+            .unwrap()
+    );
+    let stale = table
+        .stale_pending_uploads(at("2026-11-20T00:00:00Z"), 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = stale.iter().map(|u| u.upload_id.as_str()).collect();
+    assert_eq!(ids, ["old"]);
+    assert!(table.forget_pending_upload(&stale[0]).await.unwrap());
+    assert!(table.get_upload("o", "old").await.unwrap().is_none());
+    assert!(!table.forget_pending_upload(&stale[0]).await.unwrap(), "gone already");
+    for kept in ["old-reopened", "recent"] {
+        assert!(table.get_upload("o", kept).await.unwrap().is_some(), "{kept}");
+    }
+}

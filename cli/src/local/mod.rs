@@ -100,6 +100,10 @@ pub enum Backend {
 /// `ExportsRetentionDays` default.
 pub const EXPORT_RETENTION: chrono::Duration = chrono::Duration::days(7);
 
+/// How long an upload whose object never arrived stays pending before it is forgotten
+/// (its presigned URL expired after 15 minutes).
+pub const PENDING_UPLOAD_RETENTION: chrono::Duration = chrono::Duration::days(1);
+
 /// The `/docs` page: the checked-in template with the vendored Redoc inlined.
 pub fn docs_html() -> String {
     const TEMPLATE: &str = include_str!("../../../docs/api-docs.html");
@@ -272,7 +276,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // in the table: what a previous run left queued goes out now.
     let deliverer = tokio::spawn(backend.deliverer().run());
     // Finished exports are deleted once past their retention (the data dir does not grow
-    // with every export ever made); GET shows them as gone from then on.
+    // with every export ever made), and uploads whose object never arrived are forgotten;
+    // GET shows both as gone from then on.
     let expirer = {
         let (table, store) = (backend.table.clone(), backend.objects.clone());
         tokio::spawn(async move {
@@ -281,6 +286,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(expired = n, "deleted exports past their retention"),
                     Err(e) => tracing::warn!(error = %e, "export retention"),
+                }
+                let before = chrono::Utc::now() - PENDING_UPLOAD_RETENTION;
+                match exports::forget_stale_uploads(&table, &store, before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(forgotten = n, "forgot uploads whose object never arrived"),
+                    Err(e) => tracing::warn!(error = %e, "pending upload retention"),
                 }
                 tokio::time::sleep(Duration::from_secs(3600)).await;
             }
