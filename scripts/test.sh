@@ -12,11 +12,15 @@
 #   - openapi-python-client from tools/clients-requirements.txt into .tools/clients-venv
 #   - npm tools from tools/package-lock.json into tools/node_modules (npm ci): redocly,
 #     openapi-typescript, openapi-fetch, typescript 5 (TypeScript 7 breaks openapi-typescript)
+#   - cargo-deny (the version CARGO_DENY_VERSION pins) from crates.io into .tools/cargo
+#     (cargo install --locked: minutes the first time, then only its version is checked)
 #   - headless Chromium is not installed here (it is a system package; .ci/run installs it
 #     on CI): it must be on PATH or named by $CHROMIUM, else the run stops at once saying how
 #     to install it
 # then runs every check, stopping at the first failure:
-#   cargo fmt, cargo clippy, cargo test (incl. the generated-files freshness test, and the
+#   cargo fmt, cargo clippy, cargo deny (licenses, bans, sources: deny.toml; advisories only
+#   where the RustSec database can be fetched, see deny_advisories), cargo doc --no-deps with
+#   -D warnings, cargo test (incl. the generated-files freshness test, and the
 #   eventpulse-aws tests against a moto server on an ephemeral loopback port, whose URL is
 #   exported as EVENTPULSE_MOTO_ENDPOINT for the rest of the run), cargo xtask compat (the
 #   compatibility gate against the latest released version),
@@ -50,6 +54,12 @@ CLIENTS_VENV=.tools/clients-venv
 CLIENTS_GEN=tools/clients/.generated
 
 BIN=target/debug/eventpulse
+# cargo-deny, pinned, installed by setup_cargo_deny.
+CARGO_DENY_VERSION=0.20.2
+CARGO_DENY_ROOT=.tools/cargo
+CARGO_DENY=$CARGO_DENY_ROOT/bin/cargo-deny
+# Why `cargo deny check advisories` was skipped, if it was (told again at the end).
+ADVISORIES_SKIPPED=""
 
 current=""
 timings=()
@@ -173,6 +183,49 @@ stop_moto() {
     eval "$(bash scripts/moto.sh stop "$pid")"
 }
 
+# cargo-deny from crates.io, built into .tools/cargo (CI's machines have Rust and Python
+# only); skipped when the pinned version is already there.
+setup_cargo_deny() {
+    if [[ "$("$CARGO_DENY" --version 2>/dev/null)" == "cargo-deny $CARGO_DENY_VERSION" ]]; then
+        echo "cargo-deny $CARGO_DENY_VERSION up to date ($CARGO_DENY_ROOT)"
+        return 0
+    fi
+    cargo install --locked --force --root "$CARGO_DENY_ROOT" "cargo-deny@$CARGO_DENY_VERSION"
+}
+
+# `cargo deny check advisories` needs the RustSec advisory database, which cargo-deny clones
+# from its git repository: machines that reach only the package registries cannot, and there
+# it is skipped, saying why. EVENTPULSE_DENY_ADVISORIES=1 makes it required (a failed fetch
+# then fails the run), =0 skips it; unset or `auto`: it runs whenever the fetch works.
+deny_advisories() {
+    local mode=${EVENTPULSE_DENY_ADVISORIES:-auto} out reason
+    case $mode in
+        0)
+            ADVISORIES_SKIPPED="EVENTPULSE_DENY_ADVISORIES=0"
+            echo "SKIPPED: cargo deny check advisories ($ADVISORIES_SKIPPED)"
+            return 0
+            ;;
+        1) "$CARGO_DENY" check advisories ;;
+        auto)
+            if out=$(timeout 300 "$CARGO_DENY" fetch db 2>&1); then
+                "$CARGO_DENY" --offline check advisories
+            else
+                # git's own message if there is one, else cargo-deny's.
+                reason=$(awk '/^fatal:/ { f = $0 } /\[ERROR\]/ { e = $0 }
+                    END { print (f != "" ? f : e) }' <<<"$out")
+                ADVISORIES_SKIPPED="the RustSec advisory database could not be fetched:"
+                ADVISORIES_SKIPPED+=" ${reason:-no answer in 300 s}"
+                echo "SKIPPED: cargo deny check advisories: $ADVISORIES_SKIPPED"
+                echo "(set EVENTPULSE_DENY_ADVISORIES=1 where it can be fetched to require it)"
+            fi
+            ;;
+        *)
+            echo "EVENTPULSE_DENY_ADVISORIES is '$mode': expected auto, 1 or 0" >&2
+            return 1
+            ;;
+    esac
+}
+
 # Headless Chromium, for the /docs step. Looked for before anything slow, so that a machine
 # without it learns so in seconds, not after the Rust build.
 setup_chromium() {
@@ -205,9 +258,17 @@ step "setup: checkov" setup_venv "$CHECKOV_VENV" tools/checkov-requirements.txt
 step "setup: third-party client generators" setup_venv "$CLIENTS_VENV" tools/clients-requirements.txt
 step "setup: npm tools" setup_npm
 step "setup: headless chromium" setup_chromium
+step "setup: cargo-deny" setup_cargo_deny
 step "cargo fmt --all --check" cargo fmt --all --check
 step "cargo clippy --workspace --all-targets -- -D warnings" \
     cargo clippy --workspace --all-targets -- -D warnings
+# deny.toml: the licenses allowed (each justified there), crates.io as the only source, no
+# wildcard requirement. Duplicate versions are warnings, listed without their inclusion graphs.
+step "cargo deny check licenses bans sources" \
+    "$CARGO_DENY" check --hide-inclusion-graph licenses bans sources
+step "cargo deny check advisories (where the RustSec database can be fetched)" deny_advisories
+step "cargo doc --workspace --no-deps (RUSTDOCFLAGS=-D warnings)" \
+    env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 # cargo test's own summary lines are kept to count the tests for the closing line.
 CARGO_TEST_LOG=$(mktemp)
 cargo_test() {
@@ -356,6 +417,34 @@ if e["status"] != "done":
     sys.exit(f"the export did not finish: {e}")
 print(json.dumps(e["exportId"]))
 ' >"$st/export-ids.dict"
+    # Subscriptions (email: delivered to the data dir's mailbox, nothing leaves the machine):
+    # two that stay, two for DELETE, and the confirmation tokens their mails carry.
+    "$PY" - "$BIN" "$alice" "$st" "$LIVE_DIR/data/mailbox" <<'PYEOF'
+import json, os, re, subprocess, sys, time
+bin_, token, st, mailbox = sys.argv[1:5]
+env = dict(os.environ, EVENTPULSE_TOKEN=token)
+def add(addr):
+    out = subprocess.run([bin_, "subscriptions", "add", "--protocol", "email", addr, "--json"],
+                         env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["subscriptionId"]
+keep = [add(f"st-keep-{i}@example.com") for i in (1, 2)]
+delete = [add(f"st-del-{i}@example.com") for i in (1, 2)]
+for name, ids in (("subscription-ids", keep), ("deletable-subscription-ids", delete)):
+    with open(f"{st}/{name}.dict", "w") as f:
+        f.writelines(json.dumps(i) + "\n" for i in ids)
+tokens = []
+for _ in range(300):  # the deliverer appends the confirmation mails within moments
+    text = open(mailbox).read() if os.path.exists(mailbox) else ""
+    tokens = re.findall(r"/v1/subscription-confirmations/([0-9a-f]{64})", text)
+    if len(tokens) >= 4:
+        break
+    time.sleep(0.1)
+if len(tokens) < 4:
+    sys.exit(f"expected 4 confirmation mails in {mailbox}, found {len(tokens)}")
+with open(f"{st}/confirmation-tokens.dict", "w") as f:
+    f.writelines(json.dumps(t) + "\n" for t in tokens)
+print(f"subscriptions: {len(keep)} kept, {len(delete)} deletable, {len(tokens)} confirmation tokens")
+PYEOF
     unset EVENTPULSE_API
     # The released major versions (GET /v1/schemas/event/{version}).
     local f n
@@ -456,6 +545,9 @@ step "live server: stop with SIGTERM and expect exit 0" stop_live_server
 step "moto: stop server" stop_moto
 
 echo
+if [[ -n $ADVISORIES_SKIPPED ]]; then
+    echo "test.sh: note: cargo deny check advisories was skipped ($ADVISORIES_SKIPPED)"
+fi
 echo "test.sh: all ${#timings[@]} steps passed in $((SECONDS - script_start))s" \
     "($(IFS=,; echo "${timings[*]}" | sed 's/,/, /g'))"
 # The plain closing line: Rust tests counted from cargo's summaries (schemathesis and the

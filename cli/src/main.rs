@@ -24,6 +24,8 @@ enum Command {
     ///
     /// Exit status: 0 when every file is valid, 1 when any is not (every error is printed on
     /// stderr as FILE:POINTER: [KEYWORD] MESSAGE), 2 when a file cannot be read.
+    // This text is clap's help, shown as written: `[KEYWORD]` is no link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     Validate(validate::Args),
     /// Run the whole pipeline and the API on this machine (no AWS needed).
     Local(local::Args),

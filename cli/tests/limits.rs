@@ -366,15 +366,32 @@ fn a_user_past_the_request_rate_gets_429_and_others_do_not() {
                 refused = Some(r);
             }
         }
-        assert!(statuses.starts_with(&[200, 200]), "the burst is served: {statuses:?}");
+        assert!(
+            statuses.starts_with(&[200, 200]),
+            "the burst is served: {statuses:?}"
+        );
         let r = refused.unwrap_or_else(|| panic!("no 429 in {statuses:?}"));
         assert_eq!(r.headers()["content-type"], "application/problem+json");
-        let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        let wait: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(wait >= 1);
         let p: serde_json::Value = r.json().await.unwrap();
         assert_eq!(p["status"], 429);
-        assert!(p["detail"].as_str().unwrap().contains("requests per second"), "{p}");
-        assert_eq!(get(bob.clone()).await.status(), 200, "bob has his own bucket");
+        assert!(
+            p["detail"]
+                .as_str()
+                .unwrap()
+                .contains("requests per second"),
+            "{p}"
+        );
+        assert_eq!(
+            get(bob.clone()).await.status(),
+            200,
+            "bob has his own bucket"
+        );
         // Public operations are not counted per user.
         let schema = http
             .get(format!("{}/v1/schemas/event", server.base))

@@ -16,14 +16,16 @@
 //! serving [`api::EventPulseApi`] is `eventpulse-generated-router`. Nothing here knows about
 //! HTTP servers, AWS or storage.
 
+// Their doc comments are the schemas' descriptions, written for the spec's readers: a bare
+// URL there is no rustdoc link.
 #[rustfmt::skip]
-#[allow(clippy::all, clippy::pedantic, missing_docs, unused)]
+#[allow(clippy::all, clippy::pedantic, missing_docs, unused, rustdoc::bare_urls)]
 pub mod api;
 #[rustfmt::skip]
-#[allow(clippy::all, clippy::pedantic, missing_docs, unused)]
+#[allow(clippy::all, clippy::pedantic, missing_docs, unused, rustdoc::bare_urls)]
 pub mod reader;
 #[rustfmt::skip]
-#[allow(clippy::all, clippy::pedantic, missing_docs, unused)]
+#[allow(clippy::all, clippy::pedantic, missing_docs, unused, rustdoc::bare_urls)]
 pub mod types;
 
 /// The published OpenAPI document, exactly as served at `GET /openapi.yaml`.

@@ -337,7 +337,7 @@ pub fn canonical_json(v: &Value) -> String {
 /// its input must not change): strings and numbers spelled as serde_json spells them.
 ///
 /// Writes straight into one buffer: no intermediate `String` per key or scalar, and the keys
-/// of an object are sorted on the stack when it has at most [`SMALL_OBJECT`] of them.
+/// of an object are sorted on the stack when it has at most `SMALL_OBJECT` of them.
 pub fn write_canonical(v: &Value, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
     match v {
         Value::Object(o) => {

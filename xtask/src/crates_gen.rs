@@ -56,6 +56,9 @@ serde_json.workspace = true
 chrono.workspace = true
 regress.workspace = true
 bytes.workspace = true
+
+[lints]
+workspace = true
 "#
     )
 }
@@ -72,6 +75,9 @@ eventpulse-contract-rt.workspace = true
 eventpulse-server-rt.workspace = true
 axum.workspace = true
 http.workspace = true
+
+[lints]
+workspace = true
 "#
     )
 }
@@ -103,14 +109,16 @@ fn generated_lib(released: &[u64]) -> String {
 //! serving [`api::EventPulseApi`] is `eventpulse-generated-router`. Nothing here knows about
 //! HTTP servers, AWS or storage.
 
+// Their doc comments are the schemas' descriptions, written for the spec's readers: a bare
+// URL there is no rustdoc link.
 #[rustfmt::skip]
-#[allow(clippy::all, clippy::pedantic, missing_docs, unused)]
+#[allow(clippy::all, clippy::pedantic, missing_docs, unused, rustdoc::bare_urls)]
 pub mod api;
 #[rustfmt::skip]
-#[allow(clippy::all, clippy::pedantic, missing_docs, unused)]
+#[allow(clippy::all, clippy::pedantic, missing_docs, unused, rustdoc::bare_urls)]
 pub mod reader;
 #[rustfmt::skip]
-#[allow(clippy::all, clippy::pedantic, missing_docs, unused)]
+#[allow(clippy::all, clippy::pedantic, missing_docs, unused, rustdoc::bare_urls)]
 pub mod types;
 
 /// The published OpenAPI document, exactly as served at `GET /openapi.yaml`.

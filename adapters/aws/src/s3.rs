@@ -9,7 +9,7 @@
 //!   HEADed first (for its size, which CopyObject does not return) and copied with
 //!   `x-amz-copy-source-if-match` on its ETag, so the returned size and ETag always describe
 //!   what was copied.
-//! - **Errors** go through [`crate::error::classify`]; "not found" answers become `None`.
+//! - **Errors** go through `crate::error::classify`; "not found" answers become `None`.
 
 use crate::error::classify;
 use async_trait::async_trait;

@@ -13,6 +13,9 @@ use eventpulse_aws::{Clients, S3Buckets, S3ObjectStore};
 use eventpulse_handlers::ports::{Bucket, ObjectStore};
 
 #[test]
+// The workspace denies unsafe code: setting the environment is unsafe (edition 2024), and
+// sound here, before any other thread exists.
+#[allow(unsafe_code)]
 fn from_env_honours_aws_endpoint_url_with_path_style_s3() {
     let url = endpoint();
     let vars = [

@@ -172,7 +172,10 @@ impl FsObjectStore {
     ) -> PortResult<Option<(ObjectInfo, tokio::io::Take<tokio::fs::File>)>> {
         use tokio::io::AsyncReadExt as _;
         let (inner, key) = (self.inner.clone(), key.to_string());
-        let opened = blocking("object store open", move || inner.open_content(bucket, &key)).await?;
+        let opened = blocking("object store open", move || {
+            inner.open_content(bucket, &key)
+        })
+        .await?;
         Ok(opened.map(|(info, file)| {
             let size = info.size;
             (info, tokio::fs::File::from_std(file).take(size))

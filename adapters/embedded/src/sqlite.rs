@@ -26,8 +26,7 @@ use eventpulse_contract_rt::EventJson;
 use eventpulse_generated::types::{ExportState, Notification, ReasonCode, UploadState};
 use eventpulse_handlers::ports::{
     EventPosition, EventQuery, EventRecord, EventTable, ExportPosition, ExportRecord, Held,
-    MarkStored,
-    NotificationPosition, PortError, PortResult, QuarantinePosition, QuarantineRecord,
+    MarkStored, NotificationPosition, PortError, PortResult, QuarantinePosition, QuarantineRecord,
     UploadRecord,
 };
 use rusqlite::types::Value as SqlValue;

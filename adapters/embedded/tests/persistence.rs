@@ -384,9 +384,14 @@ async fn finished_exports_are_found_for_retention_and_deleted() {
     use eventpulse_generated::types::ExportState;
     use eventpulse_handlers::ports::{EventQuery, EventTable, ExportRecord};
     let dir = tempfile::tempdir().expect("tempdir");
-    let table = eventpulse_embedded::SqliteTable::open(dir.path().join(eventpulse_embedded::TABLE_FILE))
-        .expect("table");
-    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
+    let table =
+        eventpulse_embedded::SqliteTable::open(dir.path().join(eventpulse_embedded::TABLE_FILE))
+            .expect("table");
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
     let x = |id: &str, status: ExportState, finished: Option<&str>| ExportRecord {
         owner: "o".into(),
         export_id: id.into(),
@@ -399,7 +404,11 @@ async fn finished_exports_are_found_for_retention_and_deleted() {
     };
     for e in [
         x("old-done", ExportState::Done, Some("2026-11-02T00:00:00Z")),
-        x("old-failed", ExportState::Failed, Some("2026-11-01T12:00:00Z")),
+        x(
+            "old-failed",
+            ExportState::Failed,
+            Some("2026-11-01T12:00:00Z"),
+        ),
         x("new-done", ExportState::Done, Some("2026-11-30T00:00:00Z")),
         x("running", ExportState::Running, None),
     ] {
@@ -470,10 +479,20 @@ async fn stale_pending_uploads_are_forgotten_and_nothing_else() {
         export_id: None,
         event_count: None,
     };
-    assert!(table.commit_quarantined(&quarantined, &q, &n).await.unwrap());
     assert!(
         table
-            .reopen_upload("o", "old-reopened", at("2026-11-01T00:02:00Z"), at("2026-11-01T00:00:00Z"))
+            .commit_quarantined(&quarantined, &q, &n)
+            .await
+            .unwrap()
+    );
+    assert!(
+        table
+            .reopen_upload(
+                "o",
+                "old-reopened",
+                at("2026-11-01T00:02:00Z"),
+                at("2026-11-01T00:00:00Z")
+            )
             .await
             .unwrap()
     );
@@ -485,8 +504,14 @@ async fn stale_pending_uploads_are_forgotten_and_nothing_else() {
     assert_eq!(ids, ["old"]);
     assert!(table.forget_pending_upload(&stale[0]).await.unwrap());
     assert!(table.get_upload("o", "old").await.unwrap().is_none());
-    assert!(!table.forget_pending_upload(&stale[0]).await.unwrap(), "gone already");
+    assert!(
+        !table.forget_pending_upload(&stale[0]).await.unwrap(),
+        "gone already"
+    );
     for kept in ["old-reopened", "recent"] {
-        assert!(table.get_upload("o", kept).await.unwrap().is_some(), "{kept}");
+        assert!(
+            table.get_upload("o", kept).await.unwrap().is_some(),
+            "{kept}"
+        );
     }
 }

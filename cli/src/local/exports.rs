@@ -58,8 +58,12 @@ impl TaskExports {
         let queue = Arc::new(Mutex::new(FairQueue::default()));
         let ready = Arc::new(Notify::new());
         for _ in 0..MAX_CONCURRENT_EXPORTS {
-            let (queue, ready, exporter, outbox) =
-                (queue.clone(), ready.clone(), exporter.clone(), outbox.clone());
+            let (queue, ready, exporter, outbox) = (
+                queue.clone(),
+                ready.clone(),
+                exporter.clone(),
+                outbox.clone(),
+            );
             tokio::spawn(async move {
                 loop {
                     let next = queue.lock().unwrap_or_else(PoisonError::into_inner).pop();
@@ -172,7 +176,9 @@ mod tests {
         q.push(x("bob", "b0"));
         q.push(x("carol", "c0"));
         q.push(x("bob", "b1"));
-        let order: Vec<String> = std::iter::from_fn(|| q.pop()).map(|x| x.export_id).collect();
+        let order: Vec<String> = std::iter::from_fn(|| q.pop())
+            .map(|x| x.export_id)
+            .collect();
         assert_eq!(&order[..6], ["a0", "b0", "c0", "a1", "b1", "a2"]);
         assert_eq!(order.len(), 43);
         assert!(q.pop().is_none() && q.waiting.is_empty() && q.turn.is_empty());

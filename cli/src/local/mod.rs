@@ -290,7 +290,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 let before = chrono::Utc::now() - PENDING_UPLOAD_RETENTION;
                 match exports::forget_stale_uploads(&table, &store, before).await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(forgotten = n, "forgot uploads whose object never arrived"),
+                    Ok(n) => {
+                        tracing::info!(forgotten = n, "forgot uploads whose object never arrived")
+                    }
                     Err(e) => tracing::warn!(error = %e, "pending upload retention"),
                 }
                 tokio::time::sleep(Duration::from_secs(3600)).await;

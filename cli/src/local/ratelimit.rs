@@ -45,9 +45,7 @@ impl<A> RateLimited<A> {
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if buckets.len() >= MAX_TRACKED && !buckets.contains_key(user) {
             let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst
-            });
+            buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
         }
         let b = buckets.entry(user.to_string()).or_insert(Bucket {
             tokens: self.burst,

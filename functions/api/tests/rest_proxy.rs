@@ -225,9 +225,15 @@ async fn exports_past_the_per_user_limit_are_429() {
     assert_eq!(status, 429, "{problem}");
     assert_eq!(ctype, "application/problem+json");
     assert!(
-        problem["detail"].as_str().unwrap_or_default().contains("exports running"),
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("exports running"),
         "{problem}"
     );
     let (status, _, body) = call(&app, &post("mallory")).await;
-    assert_eq!(status, 202, "another caller is not limited by alice's exports: {body}");
+    assert_eq!(
+        status, 202,
+        "another caller is not limited by alice's exports: {body}"
+    );
 }

@@ -29,7 +29,10 @@ pub async fn exports(table: &dyn EventTable) {
     let mine =
         |all: Vec<ExportRecord>| all.into_iter().filter(|e| e.owner == o).collect::<Vec<_>>();
     assert_eq!(
-        mine(ok("running_exports", table.running_exports(None, 10_000).await)),
+        mine(ok(
+            "running_exports",
+            table.running_exports(None, 10_000).await
+        )),
         vec![running.clone()],
         "conformance: running_exports must list a running export"
     );
@@ -47,7 +50,11 @@ pub async fn exports(table: &dyn EventTable) {
         "conformance: put_export must replace the record"
     );
     assert!(
-        mine(ok("running_exports", table.running_exports(None, 10_000).await)).is_empty(),
+        mine(ok(
+            "running_exports",
+            table.running_exports(None, 10_000).await
+        ))
+        .is_empty(),
         "conformance: a finished export is not running"
     );
     let plain = ExportRecord {
@@ -110,7 +117,11 @@ pub async fn running_exports_pages(table: &dyn EventTable) {
     let mut want: Vec<(DateTime<Utc>, String, String)> = made
         .iter()
         .map(|(id, at)| (*at, id.to_string(), o.clone()))
-        .chain(std::iter::once((made[1].1, made[1].0.to_string(), twin.clone())))
+        .chain(std::iter::once((
+            made[1].1,
+            made[1].0.to_string(),
+            twin.clone(),
+        )))
         .collect();
     want.sort();
     for limit in [1, 2, 3, 100] {
@@ -121,7 +132,10 @@ pub async fn running_exports_pages(table: &dyn EventTable) {
                 format!("running_exports(after {after:?}, {limit})"),
                 table.running_exports(after.as_ref(), limit).await,
             );
-            assert!(page.len() <= limit, "conformance: running_exports exceeded its limit");
+            assert!(
+                page.len() <= limit,
+                "conformance: running_exports exceeded its limit"
+            );
             let Some(last) = page.last() else { break };
             after = Some(crate::ports::ExportPosition::of(last));
             let short = page.len() < limit;
@@ -158,7 +172,12 @@ pub async fn count_running_exports(table: &dyn EventTable) {
     };
     let since = t("2026-11-27T10:00:00.000000001Z");
     for e in [
-        x(&o, "x-1", ExportState::Running, "2026-11-27T10:00:00.000000001Z"),
+        x(
+            &o,
+            "x-1",
+            ExportState::Running,
+            "2026-11-27T10:00:00.000000001Z",
+        ),
         x(&o, "x-2", ExportState::Running, "2026-11-27T11:00:00Z"),
         x(&o, "x-old", ExportState::Running, "2026-11-27T10:00:00Z"),
         x(&o, "x-done", ExportState::Done, "2026-11-27T12:00:00Z"),
@@ -168,18 +187,26 @@ pub async fn count_running_exports(table: &dyn EventTable) {
         ok("put_export", table.put_export(&e).await);
     }
     assert_eq!(
-        ok("count_running_exports", table.count_running_exports(&o, since).await),
+        ok(
+            "count_running_exports",
+            table.count_running_exports(&o, since).await
+        ),
         2,
         "conformance: count_running_exports counts the owner's running exports created at or after `since`"
     );
     assert_eq!(
-        ok("count_running_exports", table.count_running_exports(&other, since).await),
+        ok(
+            "count_running_exports",
+            table.count_running_exports(&other, since).await
+        ),
         1
     );
     assert_eq!(
         ok(
             "count_running_exports",
-            table.count_running_exports(&owner("count-none"), since).await
+            table
+                .count_running_exports(&owner("count-none"), since)
+                .await
         ),
         0
     );
@@ -190,7 +217,10 @@ pub async fn count_running_exports(table: &dyn EventTable) {
     };
     ok("put_export", table.put_export(&finished).await);
     assert_eq!(
-        ok("count_running_exports", table.count_running_exports(&o, since).await),
+        ok(
+            "count_running_exports",
+            table.count_running_exports(&o, since).await
+        ),
         1,
         "conformance: a finished export no longer counts"
     );

@@ -1,5 +1,5 @@
 //! Transport limits the server runtime knows about: a request body that stops arriving is
-//! ended with an error after an idle timeout, which handlers (and [`crate::read_body`])
+//! ended with an error after an idle timeout, which handlers (and `crate::read_body`)
 //! recognise and answer with a 408 problem.
 
 use axum::body::Bytes;

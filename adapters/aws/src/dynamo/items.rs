@@ -360,7 +360,10 @@ pub(crate) fn export_item(x: &ExportRecord) -> PortResult<Item> {
     }
     if x.status == eventpulse_generated::types::ExportState::Running {
         item.insert("gsi3pk".into(), s(EXPORTS_RUNNING));
-        item.insert("gsi3sk".into(), s(running_export_sk(&at, &x.export_id, &x.owner)));
+        item.insert(
+            "gsi3sk".into(),
+            s(running_export_sk(&at, &x.export_id, &x.owner)),
+        );
     }
     Ok(item)
 }

@@ -89,8 +89,9 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use eventpulse_generated::types::Notification;
 use eventpulse_handlers::ports::{
-    EventPosition, EventQuery, EventRecord, EventTable, ExportPosition, ExportRecord, Held, MarkStored,
-    NotificationPosition, PortResult, QuarantinePosition, QuarantineRecord, UploadRecord,
+    EventPosition, EventQuery, EventRecord, EventTable, ExportPosition, ExportRecord, Held,
+    MarkStored, NotificationPosition, PortResult, QuarantinePosition, QuarantineRecord,
+    UploadRecord,
 };
 use std::sync::Arc;
 

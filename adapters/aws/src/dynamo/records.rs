@@ -7,9 +7,9 @@ use super::items::{
     EXPORTS_RUNNING, OUTBOX, Reader, export, export_item, export_sk, key, notification,
     notification_item, notification_sk, owner_pk, running_export_sk, ts,
 };
+use super::reads::{Bound, KeyQuery};
 use chrono::{DateTime, Utc};
 use eventpulse_generated::types::ExportState;
-use super::reads::{Bound, KeyQuery};
 use eventpulse_generated::types::Notification;
 use eventpulse_handlers::ports::{ExportPosition, ExportRecord, PortResult};
 
