@@ -326,7 +326,8 @@ impl Deliverer {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(target: "eventpulse::deliver", error = %e, "delivery queue")
+                    tracing::warn!(target: "eventpulse::deliver", error = %e, "delivery queue");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
             let wait = match self.table.next_delivery_at().await {
@@ -353,12 +354,23 @@ impl Deliverer {
             let this = self.sender();
             sends.spawn(async move { this.settle(d).await });
         }
+        let mut unrecorded = None;
         while let Some(r) = sends.join_next().await {
-            if let Ok(Err(e)) = r {
-                tracing::warn!(target: "eventpulse::deliver", error = %e, "recording a delivery");
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => unrecorded = Some(e),
+                Err(e) => unrecorded = Some(PortError::transient(format!("a send task: {e}"))),
             }
         }
-        Ok(n)
+        // An outcome that could not be recorded leaves its delivery due: say so, so that
+        // `run` waits before the next pass instead of sending it again at once.
+        match unrecorded {
+            Some(e) => Err(PortError::transient(format!(
+                "recording a delivery's outcome: {}",
+                e.message
+            ))),
+            None => Ok(n),
+        }
     }
 
     fn sender(&self) -> Sender {
