@@ -83,11 +83,14 @@ impl Exporter {
                 })
             }
         };
-        self.table.put_export(&export).await?;
+        // The notification's id is the export's and its outcome's, and it is recorded before
+        // the export is marked final: two runs of one export (a queue's duplicate delivery)
+        // record one notification, and a crash between the two writes leaves the export
+        // running, so its redelivery runs it again and records nothing twice.
         let notification = Notification {
             notification_version: NotificationNotificationVersion::try_from(1)
                 .map_err(|e| PortError::permanent(e.to_string()))?,
-            notification_id: new_id(),
+            notification_id: format!("{}-{kind}", export.export_id),
             kind,
             created_at: now,
             message,
@@ -101,6 +104,7 @@ impl Exporter {
         self.table
             .record_notification(&export.owner, &notification)
             .await?;
+        self.table.put_export(&export).await?;
         deliver_recorded(
             self.delivery,
             self.table.as_ref(),

@@ -40,6 +40,7 @@ mod exports;
 mod notifications;
 mod objects;
 mod quarantine;
+pub mod races;
 mod subscriptions;
 mod tenancy;
 mod uploads;
