@@ -183,6 +183,50 @@ impl Api {
         Ok((rows, next))
     }
 
+    /// The end of a DELETE whose entry is gone but whose objects may remain: the upload is
+    /// the caller's and quarantined (so no reprocess holds it: a reprocess makes it pending
+    /// and keeps the entry), and the objects are under the caller's own quarantine key.
+    async fn finish_cut_off_delete(
+        &self,
+        owner: &str,
+        upload_id: &str,
+    ) -> Result<DeleteQuarantineResponse, ApiError> {
+        let missing =
+            || ApiError::not_found(format!("You have no quarantined upload {upload_id}."));
+        let upload = self
+            .table
+            .get_upload(owner, upload_id)
+            .await
+            .map_err(storage)?
+            .ok_or_else(missing)?;
+        if upload.status != UploadState::Quarantined {
+            return Err(missing());
+        }
+        let key = keys::quarantine_key(owner, upload_id);
+        let report = crate::ports::report_key(&key);
+        let mut left = false;
+        for k in [&report, &key] {
+            if self
+                .objects
+                .head(Bucket::Quarantine, k)
+                .await
+                .map_err(storage)?
+                .is_some()
+            {
+                left = true;
+                self.objects
+                    .delete(Bucket::Quarantine, k)
+                    .await
+                    .map_err(storage)?;
+            }
+        }
+        if left {
+            Ok(DeleteQuarantineResponse::NoContent)
+        } else {
+            Err(missing())
+        }
+    }
+
     async fn export_status(&self, e: &ExportRecord) -> Result<ExportStatus, ApiError> {
         let (download_url, expires_at) = match (&e.status, &e.result_key) {
             (ExportState::Done, Some(key)) => {
@@ -500,10 +544,20 @@ impl EventPulseApi for Api {
         p: &Principal,
         req: DeleteQuarantineRequest,
     ) -> Result<DeleteQuarantineResponse, ApiError> {
-        let q = self.quarantine_of(&p.user_id, &req.upload_id).await?;
+        let id = req.upload_id.to_string();
+        let Some(q) = self
+            .table
+            .get_quarantine(&p.user_id, &id)
+            .await
+            .map_err(storage)?
+        else {
+            // A DELETE cut off after its entry went (the step below) left the objects: the
+            // retried request finishes the job instead of a 404 that leaves them for good.
+            return self.finish_cut_off_delete(&p.user_id, &id).await;
+        };
         // The entry first, atomically refused while a reprocess is under way; then the
-        // objects. A failure between the two leaves only unlisted garbage, never an entry
-        // without its object.
+        // objects. A failure between the two leaves no entry without its object, and the
+        // retried DELETE removes what is left (`finish_cut_off_delete`).
         if !self
             .table
             .delete_quarantine(&p.user_id, &q.upload_id)

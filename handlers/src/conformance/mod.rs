@@ -37,6 +37,7 @@ use std::fmt::Display;
 mod commit;
 mod events;
 mod exports;
+pub mod faults;
 mod notifications;
 mod objects;
 mod quarantine;
