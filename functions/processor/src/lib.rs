@@ -197,31 +197,35 @@ fn outcome_json(o: &Outcome) -> Value {
     }
 }
 
-/// Runs each requested export; the ones that could not even be recorded are reported as
-/// failed messages, so that SQS delivers them again (and, past its limit, to the DLQ).
+/// Runs each requested export; every one that failed, transiently or not, is reported as a
+/// failed message, so that SQS delivers it again and, past its limit, to the DLQ (whose
+/// alarm an operator sees): a permanent failure dropped here would leave its export
+/// `running` forever, never notified (the fault matrix found it). Only a message that names
+/// no export is dropped, logged: nothing could ever run it.
 async fn exports(f: &Function, messages: Vec<QueueMessage>) -> Value {
     let mut failures = Vec::new();
     for m in messages {
         if let Err(e) = export_one(f, &m).await {
-            tracing::error!(message_id = %m.message_id, error = %e, "export request failed");
-            if e.retryable {
-                failures.push(json!({"itemIdentifier": m.message_id}));
-            }
+            tracing::error!(message_id = %m.message_id, error = %e, retryable = e.retryable,
+                "export request failed; SQS delivers it again");
+            failures.push(json!({"itemIdentifier": m.message_id}));
         }
     }
     json!({"batchItemFailures": failures})
 }
 
 async fn export_one(f: &Function, m: &QueueMessage) -> Result<(), FunctionError> {
-    let req: ExportRequest = serde_json::from_str(&m.body).map_err(|e| FunctionError {
-        retryable: false,
-        message: format!("not an export request: {e}"),
-    })?;
+    let req: ExportRequest = match serde_json::from_str(&m.body) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(message_id = %m.message_id, error = %e, "not an export request; dropped");
+            return Ok(());
+        }
+    };
     let Some(export) = f.table.get_export(&req.owner, &req.export_id).await? else {
-        return Err(FunctionError {
-            retryable: false,
-            message: format!("no export {}/{}", req.owner, req.export_id),
-        });
+        // Deleted past its retention, or never recorded: nothing to run.
+        tracing::warn!(owner = %req.owner, export_id = %req.export_id, "no such export; request dropped");
+        return Ok(());
     };
     if export.status != eventpulse_generated::types::ExportState::Running {
         // Delivered again after it finished: nothing to do.
