@@ -20,12 +20,25 @@ pub const SIGNATURE_HEADER: &str = "EventPulse-Signature";
 /// How far a signature's timestamp may be from the receiver's clock.
 pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
 
-/// Every kind, the default of a subscription that names none.
-pub const ALL_KINDS: [NotificationKind; 3] = [
-    NotificationKind::ObjectQuarantined,
-    NotificationKind::ExportDone,
-    NotificationKind::ExportFailed,
-];
+/// Every kind, in the registry's order: the default of a subscription that names none.
+/// Read from the published contract (`NotificationKind` in `openapi.yaml`, generated from
+/// `schema/notification.schema.json`), so a new kind needs no change here.
+pub fn all_kinds() -> &'static [NotificationKind] {
+    static ALL: std::sync::LazyLock<Vec<NotificationKind>> = std::sync::LazyLock::new(|| {
+        let doc: serde_json::Value =
+            serde_json::from_str(eventpulse_generated::OPENAPI_JSON).unwrap_or_default();
+        doc["components"]["schemas"]["NotificationKind"]["enum"]
+            .as_array()
+            .map(|kinds| {
+                kinds
+                    .iter()
+                    .filter_map(|k| k.as_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    &ALL
+}
 
 /// What a deployment lets subscribers point at.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -163,14 +176,17 @@ fn check_url(
     }
 }
 
+/// `localhost` and `*.localhost`: this machine, whatever DNS says (RFC 6761).
+fn is_local_name(name: &str) -> bool {
+    let lower = name.trim_end_matches('.').to_ascii_lowercase();
+    lower == "localhost" || lower.ends_with(".localhost")
+}
+
 fn is_loopback_host(host: Option<url::Host<&str>>) -> bool {
     match host {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => {
-            let lower = name.trim_end_matches('.').to_ascii_lowercase();
-            lower == "localhost" || lower.ends_with(".localhost")
-        }
+        Some(url::Host::Domain(name)) => is_local_name(name),
         None => false,
     }
 }
@@ -186,8 +202,7 @@ fn check_ip(ip: IpAddr, rules: EndpointRules) -> Result<(), String> {
 
 /// Names that always mean this machine, whatever DNS says.
 fn check_name(name: &str, rules: EndpointRules) -> Result<(), String> {
-    let lower = name.trim_end_matches('.').to_ascii_lowercase();
-    if lower == "localhost" || lower.ends_with(".localhost") {
+    if is_local_name(name) {
         return if rules.loopback_allowed() {
             Ok(())
         } else {
@@ -196,7 +211,7 @@ fn check_name(name: &str, rules: EndpointRules) -> Result<(), String> {
             ))
         };
     }
-    if !lower.contains('.') {
+    if !name.trim_end_matches('.').contains('.') {
         return Err(format!(
             "the endpoint's host {name} is not a fully qualified domain name"
         ));
@@ -260,12 +275,12 @@ fn check_queue_arn(endpoint: &str) -> Result<(), String> {
 /// order; every kind when none is named.
 pub fn kinds_of(requested: Option<&[NotificationKind]>) -> Vec<NotificationKind> {
     match requested {
-        Some(k) if !k.is_empty() => ALL_KINDS
+        Some(k) if !k.is_empty() => all_kinds()
             .iter()
             .copied()
             .filter(|a| k.contains(a))
             .collect(),
-        _ => ALL_KINDS.to_vec(),
+        _ => all_kinds().to_vec(),
     }
 }
 
@@ -520,8 +535,12 @@ mod tests {
     #[test]
     fn kinds_default_to_all_and_lose_repeats() {
         use NotificationKind::*;
-        assert_eq!(kinds_of(None), ALL_KINDS.to_vec());
-        assert_eq!(kinds_of(Some(&[])), ALL_KINDS.to_vec());
+        // Every kind of the contract, in its order.
+        assert_eq!(
+            kinds_of(None),
+            vec![ObjectQuarantined, ExportDone, ExportFailed]
+        );
+        assert_eq!(kinds_of(Some(&[])), all_kinds().to_vec());
         assert_eq!(
             kinds_of(Some(&[ExportDone, ObjectQuarantined, ExportDone])),
             vec![ObjectQuarantined, ExportDone]

@@ -466,7 +466,7 @@ impl Sender {
                 r.status()
             ))),
             Ok(r) => Err(Failure::Again(format!("HTTP {}", r.status()))),
-            Err(e) => Err(Failure::Again(error_chain(&e))),
+            Err(e) => Err(Failure::Again(crate::notify::chain(&e))),
         }
     }
 
@@ -510,18 +510,6 @@ enum Failure {
     /// owner may fix the endpoint's DNS or restart with other flags).
     Never(String),
     Again(String),
-}
-
-fn error_chain(e: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

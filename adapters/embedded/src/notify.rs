@@ -72,7 +72,7 @@ impl std::fmt::Debug for crate::deliver::SubscriptionQueue {
 }
 
 /// An error with its causes ("error sending request: connection refused").
-fn chain(e: &reqwest::Error) -> String {
+pub(crate) fn chain(e: &reqwest::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
