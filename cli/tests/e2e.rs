@@ -38,6 +38,7 @@ on_both_backends!(
     bad_tokens_and_bad_requests_get_problem_details,
     exports_docs_and_published_contracts,
     concurrent_reprocess_is_accepted_once,
+    an_upload_url_used_again_never_changes_its_upload,
     subscriptions_refuse_what_no_deployment_delivers_to,
     every_operation_refuses_another_users_resources,
 );
@@ -1341,5 +1342,113 @@ fn concurrent_reprocess_is_accepted_once(backend: Backend) {
             .send()
             .await;
         assert_eq!(r.map(|r| r.status().as_u16()).unwrap_or(0), 202);
+    });
+}
+
+/// An upload URL stays valid for its few minutes after its object was processed. Used again
+/// (after the quarantine, and after a reprocess) it never changes the upload: locally the
+/// upload server refuses it (409); S3 accepts it while the key is free, and the processor
+/// keeps the second object in the operator quarantine. Either way the upload keeps its one
+/// outcome, nothing is listed, and the owner's quarantine and notifications are unchanged.
+fn an_upload_url_used_again_never_changes_its_upload(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_on(backend, dir.path());
+    rt().block_on(async {
+        let alice = server.client("alice");
+        let ticket = alice
+            .api()
+            .create_upload()
+            .body(types::UploadRequest {
+                content_length: None,
+                content_type: None,
+            })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        let put = |body: Vec<u8>| {
+            let mut put = reqwest::Client::new().put(&ticket.url).body(body);
+            for (k, v) in &ticket.headers {
+                put = put.header(k, v);
+            }
+            async move { put.send().await.unwrap().status().as_u16() }
+        };
+        assert_eq!(
+            put(serde_json::to_vec(&event("again-1", "eur")).unwrap()).await,
+            200
+        );
+        let first = wait_final(&alice, &ticket.upload_id).await;
+        assert_eq!(first.status, UploadState::Quarantined);
+
+        let valid = serde_json::to_vec(&event("again-2", "EUR")).unwrap();
+        // On AWS the second object's processing is not observable through the API: give it
+        // a few seconds, then check that it changed nothing (a wait, not a timed assertion).
+        let settle = match backend {
+            Backend::Embedded => Duration::ZERO,
+            Backend::Aws => Duration::from_secs(3),
+        };
+        let unchanged = |when: &'static str| {
+            let (alice, id) = (&alice, ticket.upload_id.clone());
+            async move {
+                tokio::time::sleep(settle).await;
+                let s = wait_final(alice, &id).await;
+                assert_eq!(s.status, UploadState::Quarantined, "{when}: {s:?}");
+                let events = alice.api().list_events().send().await.unwrap().into_inner();
+                assert!(events.items.is_empty(), "{when}: {:?}", events.items);
+                let q = alice
+                    .api()
+                    .list_quarantine()
+                    .send()
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert_eq!(q.items.len(), 1, "{when}: {:?}", q.items);
+            }
+        };
+        let again = put(valid.clone()).await;
+        match backend {
+            Backend::Embedded => assert_eq!(again, 409, "a second PUT after the outcome"),
+            Backend::Aws => assert_eq!(again, 200, "S3 takes it while the key is free"),
+        }
+        unchanged("after a second PUT").await;
+
+        // 409 while the second object still waits in the process bucket (on AWS).
+        let mut status = 0;
+        for _ in 0..40 {
+            status = match alice
+                .api()
+                .reprocess_quarantine()
+                .upload_id(ticket.upload_id.clone())
+                .send()
+                .await
+            {
+                Ok(r) => r.status().as_u16(),
+                Err(e) => ClientError::from(e).status().unwrap_or(0),
+            };
+            if status != 409 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert_eq!(status, 202);
+        let again = put(valid).await;
+        assert!(
+            [200, 409].contains(&again),
+            "a PUT during or after the reprocess: {again}"
+        );
+        unchanged("after the reprocess and a third PUT").await;
+        let notes = alice
+            .api()
+            .list_notifications()
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            notes.items.len(),
+            2,
+            "the quarantine and the reprocess: {:?}",
+            notes.items
+        );
     });
 }

@@ -481,20 +481,24 @@ impl EventPulseApi for Api {
         req: ReprocessQuarantineRequest,
     ) -> Result<ReprocessQuarantineResponse, ApiError> {
         let q = self.quarantine_of(&p.user_id, &req.upload_id).await?;
-        let incoming = keys::incoming_key(&p.user_id, &q.upload_id);
-        // Still in the process bucket: an earlier attempt is being processed right now, and
-        // its clean-up would remove the copy this request puts there.
-        if self
-            .objects
-            .head(Bucket::Process, &incoming)
-            .await
-            .map_err(storage)?
-            .is_some()
-        {
-            return Err(ApiError::conflict(format!(
-                "Upload {} is being processed; retry when its status is final.",
-                q.upload_id
-            )));
+        // The copy goes under a key of its own, which no upload URL can write (`keys`):
+        // processing tells it from a second object put under the owner's key meanwhile.
+        let copy = keys::reprocess_key(&p.user_id, &q.upload_id);
+        // Still in the process bucket: an earlier attempt (or an earlier reprocess) is being
+        // processed right now, and its clean-up would remove what this request puts there.
+        for key in [keys::incoming_key(&p.user_id, &q.upload_id), copy.clone()] {
+            if self
+                .objects
+                .head(Bucket::Process, &key)
+                .await
+                .map_err(storage)?
+                .is_some()
+            {
+                return Err(ApiError::conflict(format!(
+                    "Upload {} is being processed; retry when its status is final.",
+                    q.upload_id
+                )));
+            }
         }
         // Claim it first (one conditional write: of concurrent requests exactly one gets
         // here), so that the copy below, which on AWS itself triggers processing, finds the
@@ -515,7 +519,7 @@ impl EventPulseApi for Api {
         }
         if self
             .objects
-            .copy(Bucket::Quarantine, &q.key, Bucket::Process, &incoming)
+            .copy(Bucket::Quarantine, &q.key, Bucket::Process, &copy)
             .await
             .map_err(storage)?
             .is_none()
@@ -526,7 +530,7 @@ impl EventPulseApi for Api {
             )));
         }
         self.dispatcher
-            .object_created(&incoming)
+            .object_created(&copy)
             .await
             .map_err(storage)?;
         Ok(ReprocessQuarantineResponse::Accepted(UploadStatus {

@@ -146,7 +146,8 @@ pub fn s3_event(data: &[u8]) {
 /// Key layout (`keys::parse_incoming`, `keys::operator_quarantine`):
 /// - never panics;
 /// - a key that parses has a valid owner and upload id and is exactly the key the layout
-///   builds from them (`incoming_key`), so no two keys name the same upload;
+///   builds from them (`incoming_key`, or `reprocess_key` for the reprocess copy), so no
+///   two keys name the same upload in the same role;
 /// - every key, inside the layout or not, has an operator quarantine place with a valid id.
 pub fn key_layout(data: &[u8]) {
     let Ok(key) = std::str::from_utf8(data) else {
@@ -155,7 +156,12 @@ pub fn key_layout(data: &[u8]) {
     if let Ok(k) = keys::parse_incoming(key) {
         assert!(keys::is_valid_owner(&k.owner), "{:?}", k.owner);
         assert!(keys::is_valid_id(&k.upload_id), "{:?}", k.upload_id);
-        assert_eq!(keys::incoming_key(&k.owner, &k.upload_id), key);
+        let built = if k.reprocess {
+            keys::reprocess_key(&k.owner, &k.upload_id)
+        } else {
+            keys::incoming_key(&k.owner, &k.upload_id)
+        };
+        assert_eq!(built, key);
         assert!(!k.owner.contains('/') && !k.upload_id.contains('/'));
         assert!(k.owner != ".." && k.upload_id != "..");
         assert_eq!(

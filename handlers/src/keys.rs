@@ -3,12 +3,18 @@
 //! | bucket     | key                                   |
 //! |------------|---------------------------------------|
 //! | process    | `incoming/{owner}/{uploadId}.json`    |
+//! | process    | `incoming/{owner}/{uploadId}.reprocess.json`: the API's reprocess copy |
 //! | quarantine | `{owner}/{uploadId}.json` (+ `.report.json`) |
 //! | quarantine | `_operator/{hash}.json`: keys outside the layout |
 //! | exports    | `{owner}/{exportId}.ndjson`           |
 //!
 //! The owner of an uploaded object is read from its key, never from its content: presigned
 //! uploads can only write under the caller's own prefix.
+//!
+//! A reprocess copies the quarantined object back under a key of its own, which no upload
+//! URL is ever signed for: so the processor can tell the copy from a second object that
+//! the owner's upload URL (still valid for its few minutes) put under the upload's key, and
+//! the copy can never overwrite one. (Upload ids have no `.`, so the two forms never meet.)
 
 use sha2::{Digest, Sha256};
 
@@ -22,6 +28,8 @@ pub const OPERATOR: &str = "_operator";
 pub struct UploadKey {
     pub owner: String,
     pub upload_id: String,
+    /// The reprocess copy (`reprocess_key`), not the owner's own upload.
+    pub reprocess: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +59,13 @@ pub fn incoming_key(owner: &str, upload_id: &str) -> String {
     format!("{INCOMING}{owner}/{upload_id}.json")
 }
 
+/// Where a reprocess puts the quarantined object back for processing.
+pub fn reprocess_key(owner: &str, upload_id: &str) -> String {
+    format!("{INCOMING}{owner}/{upload_id}{REPROCESS_SUFFIX}")
+}
+
+const REPROCESS_SUFFIX: &str = ".reprocess.json";
+
 pub fn parse_incoming(key: &str) -> Result<UploadKey, InvalidKey> {
     let bad = |why| InvalidKey {
         key: key.to_string(),
@@ -62,9 +77,14 @@ pub fn parse_incoming(key: &str) -> Result<UploadKey, InvalidKey> {
     let (owner, file) = rest
         .split_once('/')
         .ok_or_else(|| bad("it has no user segment"))?;
-    let upload_id = file
-        .strip_suffix(".json")
-        .ok_or_else(|| bad("it does not end in .json"))?;
+    let (upload_id, reprocess) = match file.strip_suffix(REPROCESS_SUFFIX) {
+        Some(id) => (id, true),
+        None => (
+            file.strip_suffix(".json")
+                .ok_or_else(|| bad("it does not end in .json"))?,
+            false,
+        ),
+    };
     if !is_valid_owner(owner) {
         return Err(bad("the user segment is not a valid user id"));
     }
@@ -74,6 +94,7 @@ pub fn parse_incoming(key: &str) -> Result<UploadKey, InvalidKey> {
     Ok(UploadKey {
         owner: owner.to_string(),
         upload_id: upload_id.to_string(),
+        reprocess,
     })
 }
 
@@ -104,7 +125,18 @@ mod tests {
             parse_incoming(&k).unwrap(),
             UploadKey {
                 owner: "alice".into(),
-                upload_id: "u-1".into()
+                upload_id: "u-1".into(),
+                reprocess: false,
+            }
+        );
+        let r = reprocess_key("alice", "u-1");
+        assert_eq!(r, "incoming/alice/u-1.reprocess.json");
+        assert_eq!(
+            parse_incoming(&r).unwrap(),
+            UploadKey {
+                owner: "alice".into(),
+                upload_id: "u-1".into(),
+                reprocess: true,
             }
         );
     }
@@ -121,6 +153,9 @@ mod tests {
             "incoming/alice/.json",
             "incoming//u1.json",
             "incoming/al ice/u1.json",
+            "incoming/alice/.reprocess.json",
+            "incoming/alice/u1.reprocess.reprocess.json",
+            "incoming/alice/u1.other.json",
         ] {
             assert!(parse_incoming(key).is_err(), "{key}");
         }

@@ -138,11 +138,12 @@ pub struct EventQuery {
 pub struct UploadRecord {
     pub owner: String,
     pub upload_id: String,
-    /// Key in the process bucket.
+    /// The owner's key in the process bucket (`keys::incoming_key`).
     pub key: String,
     pub status: UploadState,
     pub created_at: DateTime<Utc>,
-    /// ETag of the content the final status is about.
+    /// ETag of the content the final status is about; while a reprocess runs (pending
+    /// again), that of the object it was quarantined for.
     pub etag: Option<String>,
     pub event_count: Option<u64>,
     pub processed_at: Option<DateTime<Utc>>,
@@ -312,7 +313,9 @@ pub trait EventTable: Send + Sync {
     /// claim's time, in one conditional write, so that of any number of concurrent callers
     /// exactly one gets true (the reprocess rule: refused while processing). The quarantine
     /// entry stays listed until processing ends: `mark_stored` removes it,
-    /// `commit_quarantined` replaces it. A pending upload whose claim is older than
+    /// `commit_quarantined` replaces it. The upload keeps its `etag` (the other final fields
+    /// go): the processor tells by it the quarantined object from a second object under the
+    /// owner's key. A pending upload whose claim is older than
     /// `stale_before` (a reprocess that failed or crashed between its claim and its copy)
     /// may be claimed again; one claimed with no recorded time counts as stale. False, changing
     /// nothing, when the upload has no quarantine entry, is stored, or is pending under a

@@ -75,8 +75,9 @@ enum Ledger {
     Open,
     /// Final for this very content (same ETag): a replay.
     Done(UploadState),
-    /// Final for other content: this object reuses the key of a finished upload.
-    FinalWithOtherContent(UploadState),
+    /// Not the upload's content: a second object under the key of an upload that is final
+    /// (`Stored`/`Quarantined`) or being reprocessed (`Pending`), its upload URL used again.
+    OtherContent(UploadState),
 }
 
 /// A fresh, time-ordered identifier (UUID v7 without dashes: 32 characters).
@@ -134,7 +135,7 @@ impl Processor {
             Err(e) => {
                 tracing::warn!(target: "eventpulse::audit", key, error = %e, "object outside the key layout");
                 let (qkey, id) = keys::operator_quarantine(key);
-                if let Ledger::Done(_) = self.ledger(keys::OPERATOR, &id, &info).await? {
+                if let Ledger::Done(_) = self.ledger(keys::OPERATOR, &id, &info, false).await? {
                     self.objects.delete(Bucket::Process, key).await?;
                     return Ok(Outcome::Skipped {
                         key: key.into(),
@@ -160,9 +161,10 @@ impl Processor {
             }
         };
         let (owner, upload_id) = (target.owner.as_str(), target.upload_id.as_str());
+        let reprocess = target.reprocess;
 
         let qkey = keys::quarantine_key(owner, upload_id);
-        match self.ledger(owner, upload_id, &info).await? {
+        match self.ledger(owner, upload_id, &info, reprocess).await? {
             Ledger::Open => {}
             Ledger::Done(state) => {
                 // This content was finished; only the clean-up may be missing.
@@ -178,7 +180,7 @@ impl Processor {
                     why: "already processed",
                 });
             }
-            Ledger::FinalWithOtherContent(state) => {
+            Ledger::OtherContent(state) => {
                 return self.reused_key(key, &info, state).await;
             }
         }
@@ -231,7 +233,7 @@ impl Processor {
         let upload = UploadRecord {
             owner: owner.into(),
             upload_id: upload_id.into(),
-            key: key.into(),
+            key: keys::incoming_key(owner, upload_id),
             status: UploadState::Stored,
             created_at: now,
             etag: Some(info.etag.clone()),
@@ -266,7 +268,7 @@ impl Processor {
                     .await
             }
             StoreOutcome::AlreadyFinal(state) => {
-                match self.ledger(owner, upload_id, &info).await? {
+                match self.ledger(owner, upload_id, &info, reprocess).await? {
                     // Another run finished this same content first.
                     Ledger::Done(_) | Ledger::Open => {
                         self.objects.delete(Bucket::Process, key).await?;
@@ -275,31 +277,45 @@ impl Processor {
                             why: "already processed",
                         })
                     }
-                    Ledger::FinalWithOtherContent(_) => self.reused_key(key, &info, state).await,
+                    Ledger::OtherContent(_) => self.reused_key(key, &info, state).await,
                 }
             }
         }
     }
 
-    /// What the ledger already says about this upload and this content.
+    /// What the ledger already says about this upload and this content; `reprocess` when
+    /// the object is the reprocess copy (`keys::reprocess_key`).
+    ///
+    /// A pending upload with an ETag is either being committed for that content (the commit
+    /// rule creates it so when no upload URL did) or reopened for a reprocess, keeping the
+    /// ETag it was quarantined for. Either way, under the owner's key an object with that
+    /// ETag is that very content (its commit to finish, or the quarantined object whose
+    /// clean-up was missed, whose outcome can only be the copy's), and an object with
+    /// another ETag is a second object, which must neither become the upload's content nor
+    /// be dropped. The copy under the reprocess key is the upload's content. (With SSE-KMS a
+    /// copy gets a new ETag, so the copy is told apart by its key, not by its ETag.)
     async fn ledger(
         &self,
         owner: &str,
         upload_id: &str,
         info: &ObjectInfo,
+        reprocess: bool,
     ) -> Result<Ledger, ProcessError> {
         let Some(upload) = self.table.get_upload(owner, upload_id).await? else {
             return Ok(Ledger::Open);
         };
-        Ok(match upload.status {
-            UploadState::Pending => Ledger::Open,
-            state if upload.etag.as_deref() == Some(info.etag.as_str()) => Ledger::Done(state),
-            state => Ledger::FinalWithOtherContent(state),
+        let same = upload.etag.as_deref() == Some(info.etag.as_str());
+        Ok(match (upload.status, &upload.etag) {
+            (UploadState::Pending, None) => Ledger::Open,
+            (UploadState::Pending, Some(_)) if reprocess || same => Ledger::Open,
+            (state, _) if same => Ledger::Done(state),
+            (state, _) => Ledger::OtherContent(state),
         })
     }
 
-    /// A second object under the key of a final upload (a presigned URL used twice). The
-    /// upload keeps its one outcome; the new object is kept for the operator, never dropped.
+    /// A second object under the key of a final or reopened upload (a presigned URL used
+    /// twice). The upload keeps its one outcome; the new object is kept for the operator,
+    /// never dropped.
     async fn reused_key(
         &self,
         key: &str,
@@ -308,16 +324,22 @@ impl Processor {
     ) -> Result<Outcome, ProcessError> {
         tracing::warn!(target: "eventpulse::audit", key, etag = %info.etag, ?state, "a second object under the key of a final upload");
         let (qkey, id) = keys::operator_quarantine(&format!("{key}#{}", info.etag));
-        if let Ledger::Done(_) = self.ledger(keys::OPERATOR, &id, info).await? {
+        if let Ledger::Done(_) = self.ledger(keys::OPERATOR, &id, info, false).await? {
             self.objects.delete(Bucket::Process, key).await?;
             return Ok(Outcome::Skipped {
                 key: key.into(),
                 why: "already processed",
             });
         }
-        let message = format!(
-            "The upload under key {key} is already {state}; a second object under the same key is not processed."
-        );
+        let message = if state == UploadState::Pending {
+            format!(
+                "The upload under key {key} is being reprocessed; a second object under the same key is not processed."
+            )
+        } else {
+            format!(
+                "The upload under key {key} is already {state}; a second object under the same key is not processed."
+            )
+        };
         let rejected = Rejected {
             reason: ReasonCode::InvalidKey,
             message: message.clone(),
@@ -347,13 +369,18 @@ impl Processor {
         r: Rejected,
     ) -> Result<Outcome, ProcessError> {
         let now = self.clock.now();
+        // Reports and records name the owner's key, also when the reprocess copy is read.
+        let shown = match keys::parse_incoming(key) {
+            Ok(k) => keys::incoming_key(&k.owner, &k.upload_id),
+            Err(_) => key.to_string(),
+        };
         let upload_id_typed = UploadId::try_from(upload_id.to_string())
             .map_err(|e| ProcessError::Internal(format!("upload id {upload_id}: {e}")))?;
         let report = QuarantineReport {
             report_version: QuarantineReportReportVersion::try_from(1)
                 .map_err(|e| ProcessError::Internal(e.to_string()))?,
             upload_id: upload_id_typed.clone(),
-            key: key.into(),
+            key: shown.clone(),
             reason_code: r.reason,
             message: r.message.clone(),
             quarantined_at: now,
@@ -393,7 +420,7 @@ impl Processor {
                 r.reason, r.message
             ),
             upload_id: Some(upload_id_typed),
-            key: Some(key.into()),
+            key: Some(shown.clone()),
             reason_code: Some(r.reason),
             error_count: Some(r.error_count),
             export_id: None,
@@ -402,7 +429,7 @@ impl Processor {
         let upload = UploadRecord {
             owner: owner.into(),
             upload_id: upload_id.into(),
-            key: key.into(),
+            key: shown,
             status: UploadState::Quarantined,
             created_at: now,
             etag: Some(info.etag.clone()),
@@ -427,8 +454,14 @@ impl Processor {
             .await?;
         if !recorded
             && owner != keys::OPERATOR
-            && let Ledger::FinalWithOtherContent(state) =
-                self.ledger(owner, upload_id, info).await?
+            && let Ledger::OtherContent(state) = self
+                .ledger(
+                    owner,
+                    upload_id,
+                    info,
+                    keys::parse_incoming(key).is_ok_and(|k| k.reprocess),
+                )
+                .await?
         {
             // Raced with another object under the same key that finished first. (Boxed: it
             // quarantines in turn, into the operator space, which never comes back here.)

@@ -1086,11 +1086,13 @@ impl EventTable for SqliteTable {
             if listed.is_none() {
                 return Ok(false);
             }
-            // Pending again: the final-state fields describe nothing until it is final again.
-            // The condition is the claim: quarantined, or pending under a stale claim.
+            // Pending again: the final-state fields describe nothing until it is final again,
+            // except the ETag, which tells the quarantined object from a second one under the
+            // owner's key (the port's rule). The condition is the claim: quarantined, or
+            // pending under a stale claim.
             let n = tx
                 .execute(
-                    "UPDATE uploads SET status = 'pending', etag = NULL, event_count = NULL,
+                    "UPDATE uploads SET status = 'pending', event_count = NULL,
                          processed_at = NULL, reason_code = NULL, reopened_at = ?3
                      WHERE owner = ?1 AND upload_id = ?2
                        AND (status = 'quarantined'

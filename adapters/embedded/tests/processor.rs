@@ -601,13 +601,35 @@ async fn a_reprocessed_upload_that_is_stored_leaves_quarantine() {
             .is_some(),
         "still listed while reprocessing"
     );
+    // (The copy goes under the reprocess key; content that stores this time stands in for
+    // "the cause was fixed".)
+    let copy = keys::reprocess_key("alice", "u-7");
     env.upload(
-        &key,
+        &copy,
         &json!({"eventId": "e2", "type": "page.view", "occurredAt": "2026-11-27T10:00:00Z",
         "source": "s", "data": {"url": "https://b.example/"}}),
     )
     .await;
-    assert!(matches!(env.process(&key).await, Outcome::Stored { .. }));
+    assert!(matches!(env.process(&copy).await, Outcome::Stored { .. }));
+    assert!(
+        env.processor
+            .objects
+            .head(Bucket::Process, &copy)
+            .await
+            .expect("head")
+            .is_none(),
+        "the copy is removed"
+    );
+    let upload = env
+        .table
+        .get_upload("alice", "u-7")
+        .await
+        .expect("get")
+        .expect("upload");
+    assert_eq!(
+        upload.key, key,
+        "records name the owner's key, not the copy's"
+    );
     assert!(
         env.table
             .get_quarantine("alice", "u-7")

@@ -90,22 +90,19 @@ async fn two_exports_of_one_user_at_once() {
     print(&races::two_exports_at_once(&ports, &Spawned, ROUNDS).await);
 }
 
-/// Fails: a bug, reported and not fixed here. The reprocess checks the process bucket and
-/// claims the upload (pending again), then copies the quarantined object back with an
-/// unconditional copy; a second object put under the key in between (its presigned URL used
-/// again; locally the upload server accepts a PUT while the upload is pending) is either
-/// overwritten by the copy, and dropped without a trace, or, when its own delivery runs
-/// first, processed as the upload's content, which deletes the reprocessed object.
+/// Was a bug: the reprocess copied the quarantined object back under the owner's key, so
+/// a second object put there meanwhile (its upload URL used again) was overwritten, or
+/// processed as the upload's content. The copy now has a key of its own, and the processor
+/// sends the second object to the operator quarantine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "bug: a second object under the key during a reprocess is dropped or replaces the upload (run with --ignored)"]
-async fn probe_a_second_object_under_the_key_while_a_reprocess_runs() {
+async fn a_second_object_under_the_key_while_a_reprocess_runs() {
     let (_dir, ports) = backend();
     print(&races::second_object_during_reprocess(&ports, 4).await);
 }
 
-/// Fails: a bug, reported and not fixed here. Two deliveries of one export request both
-/// read it running and both run it (`Exporter::run` claims nothing), so its owner gets two
-/// `export_done` notifications for one export.
+/// Was a bug: two deliveries of one export request both read it running and both ran it,
+/// and its owner got two `export_done` notifications. The notification id now comes from
+/// the export and is recorded before the export is marked final, so it is recorded once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn probe_one_export_request_delivered_twice_at_once() {
     let (_dir, ports) = backend();

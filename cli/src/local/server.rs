@@ -278,7 +278,8 @@ async fn receive(
     body: Body,
 ) -> Response {
     let key = key.to_string();
-    let Ok(target) = keys::parse_incoming(&key) else {
+    // The reprocess copy's key is the API's alone (no URL is signed for it; checked again).
+    let Some(target) = keys::parse_incoming(&key).ok().filter(|k| !k.reprocess) else {
         return problem(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -321,7 +322,8 @@ async fn receive(
         ));
     };
     match t.table.get_upload(&target.owner, &target.upload_id).await {
-        Ok(Some(u)) if u.status == UploadState::Pending => {}
+        // Pending with an ETag: received, quarantined and now being reprocessed.
+        Ok(Some(u)) if u.status == UploadState::Pending && u.etag.is_none() => {}
         Ok(Some(_)) => {
             return problem(ApiError::conflict(
                 "this upload was already received; request a new upload URL",

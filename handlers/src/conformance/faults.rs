@@ -1209,6 +1209,8 @@ struct Case<'d> {
     owner: String,
     upload_id: String,
     key: String,
+    /// The key the faulted run processes: the owner's, or the reprocess copy's.
+    run_key: String,
     qkey: String,
     bytes: Bytes,
     etag: String,
@@ -1263,6 +1265,13 @@ impl<'d> Case<'d> {
             d,
             scenario,
             key: keys::incoming_key(&owner, &upload_id),
+            // A reprocess's copy comes back under a key of its own.
+            run_key: match scenario {
+                Scenario::ReprocessValid | Scenario::ReprocessInvalid => {
+                    keys::reprocess_key(&owner, &upload_id)
+                }
+                _ => keys::incoming_key(&owner, &upload_id),
+            },
             qkey: keys::quarantine_key(&owner, &upload_id),
             f,
             clock,
@@ -1418,7 +1427,7 @@ impl<'d> Case<'d> {
     /// Processing as the deployment runs it: locally the outbox task follows (it runs on its
     /// own, so also after a failure); on Lambda the invocation delivered at once.
     async fn process(&self) -> Answer {
-        let r = Answer::of_process(&self.processor.process(&self.key).await);
+        let r = Answer::of_process(&self.processor.process(&self.run_key).await);
         if self.outboxed() {
             let _ = self.processor.flush_outbox().await;
         }
@@ -1562,7 +1571,7 @@ impl<'d> Case<'d> {
 
     /// The object event delivered again.
     async fn reprocessed(&self, problems: &mut Vec<String>) {
-        let a = Answer::of_process(&self.processor.process(&self.key).await);
+        let a = Answer::of_process(&self.processor.process(&self.run_key).await);
         self.note(format!("object event again: {}", a.show()));
         if let Answer::Failed { why, .. } = a {
             problems.push(format!("processing again failed: {why}"));
@@ -1582,7 +1591,10 @@ impl<'d> Case<'d> {
                 Answer::Failed { .. } => continue,
                 Answer::Conflict(detail) => {
                     let (objects, _) = self.real();
-                    if matches!(objects.head(Bucket::Process, &self.key).await, Ok(Some(_))) {
+                    if matches!(
+                        objects.head(Bucket::Process, &self.run_key).await,
+                        Ok(Some(_))
+                    ) {
                         return self.reprocessed(problems).await;
                     }
                     if waited {

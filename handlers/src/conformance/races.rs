@@ -23,8 +23,8 @@
 //!
 //! Two probes at the end force or repeat what the scenarios reach rarely: a second object
 //! under the key landing inside a reprocess (forced with a hook on the object store), and
-//! one export request delivered twice at once. Both break an invariant today; their tests
-//! are ignored, naming the bug.
+//! one export request delivered twice at once. Each broke an invariant once (the reprocess
+//! copied back over the owner's key; an export ran twice) and now guards its fix.
 
 use super::{all_events, all_notifications, all_quarantine, owner};
 use crate::api::{Api, ApiConfig};
@@ -546,8 +546,8 @@ enum Want<'a> {
     Deleted,
 }
 
-/// Checks the final state of `user`'s one upload `id` (at `key`): `want`, the object gone from
-/// the process bucket, never an entry without its object, `notes` quarantine notifications
+/// Checks the final state of `user`'s one upload `id` (at `key`): `want`, the object and any
+/// reprocess copy gone from the process bucket, never an entry without its object, `notes` quarantine notifications
 /// recorded and each delivered.
 async fn check_final(
     rig: &Rig,
@@ -559,10 +559,12 @@ async fn check_final(
     notes: usize,
 ) {
     let (objects, table) = (&rig.ports.objects, &rig.ports.table);
-    let in_process = r.ok("head (process)", objects.head(Bucket::Process, key).await);
-    r.check(in_process == Some(None), || {
-        format!("the object is still in the process bucket ({in_process:?})")
-    });
+    for key in [key.to_string(), keys::reprocess_key(user, id)] {
+        let in_process = r.ok("head (process)", objects.head(Bucket::Process, &key).await);
+        r.check(in_process == Some(None), || {
+            format!("{key} is still in the process bucket ({in_process:?})")
+        });
+    }
     let qkey = keys::quarantine_key(user, id);
     let upload = r
         .ok("get_upload", table.get_upload(user, id).await)
@@ -991,11 +993,13 @@ pub async fn reprocess_races_delivery(ports: &Ports, racer: &impl Racer, rounds:
             }
         }
 
+        // The racing delivery is one of the copy (EventBridge's, early or on time).
+        let copy = keys::reprocess_key(&user, &id);
         let mut tasks = vec![rig.reprocess(&user, &id), rig.reprocess(&user, &id)];
         tasks.push(match n % 3 {
             0 => rig.reprocess(&user, &id),
-            1 => rig.process(&key),
-            _ => rig.process_when_copied(&key),
+            1 => rig.process(&copy),
+            _ => rig.process_when_copied(&copy),
         });
         if n % 4 >= 2 {
             tasks.reverse();
@@ -1041,7 +1045,7 @@ pub async fn reprocess_races_delivery(ports: &Ports, racer: &impl Racer, rounds:
         });
         let keys = rig.dispatched();
         r.check(
-            keys.len() == accepted && keys.iter().all(|k| *k == key),
+            keys.len() == accepted && keys.iter().all(|k| *k == copy),
             || format!("{accepted} accepted, but dispatched {keys:?}"),
         );
         // The deliveries of the copies, at once (a delivery may find the object gone).
@@ -1055,7 +1059,7 @@ pub async fn reprocess_races_delivery(ports: &Ports, racer: &impl Racer, rounds:
                 labels.push(format!("then {label}"));
             }
         }
-        rig.redeliver_leftover(&mut r, &key, retry).await;
+        rig.redeliver_leftover(&mut r, &copy, retry).await;
         rig.flush(&mut r).await;
         r.outcome(format!(
             "{}: {}",
@@ -1176,7 +1180,8 @@ pub async fn delete_races_reprocess(ports: &Ports, racer: &impl Racer, rounds: u
                 then.push(label);
             }
         }
-        rig.redeliver_leftover(&mut r, &key, retry).await;
+        rig.redeliver_leftover(&mut r, &keys::reprocess_key(&user, &id), retry)
+            .await;
         rig.flush(&mut r).await;
         let label = format!(
             "{}: delete {} reprocess {}{}",
@@ -1578,9 +1583,16 @@ pub async fn second_object_during_reprocess(ports: &Ports, rounds: usize) -> Rep
         let entry = r
             .ok("get_quarantine", table.get_quarantine(&user, &id).await)
             .flatten();
+        let copy_key = keys::reprocess_key(&user, &id);
         let in_process = r
             .ok("head (process)", objects.head(Bucket::Process, &key).await)
-            .flatten();
+            .flatten()
+            .or(r
+                .ok(
+                    "head (process, the copy)",
+                    objects.head(Bucket::Process, &copy_key).await,
+                )
+                .flatten());
         let status = upload.as_ref().map(|u| u.status);
         let answered = match &answer {
             Step::Status(c, _) => c.to_string(),

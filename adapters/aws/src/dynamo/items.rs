@@ -15,6 +15,18 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// How long a notification is kept (DynamoDB's TTL deletes it afterwards).
 const NOTIFICATION_DAYS: i64 = 90;
+/// How long a pending upload is kept: its URL expires within minutes, so one still pending
+/// after a week never received an object (or its object waits in the DLQ, and processing
+/// it creates the record again). Final uploads are the ledger and never expire.
+const PENDING_UPLOAD_DAYS: i64 = 7;
+/// How long a finished export's record is kept: at least as long as its result, which the
+/// exports bucket's lifecycle deletes after `ExportsRetentionDays` (at most this many).
+pub const EXPORT_RECORD_DAYS: i64 = 30;
+
+/// The TTL attribute: epoch seconds, `days` after `from`.
+fn expires(from: &DateTime<Utc>, days: i64) -> AttributeValue {
+    n((*from + chrono::Duration::days(days)).timestamp())
+}
 
 /// Partition of every item of an owner. An owner id never holds `#` in practice, but the
 /// keys stay unambiguous even if one did: every index key ends in a fixed suffix or in an
@@ -240,6 +252,12 @@ pub(crate) fn upload_item(u: &UploadRecord) -> PortResult<Item> {
     if let Some(r) = &u.reason_code {
         item.insert("reasonCode".into(), s(r.to_string()));
     }
+    if u.status == UploadState::Pending {
+        item.insert(
+            "expiresAt".into(),
+            expires(&u.created_at, PENDING_UPLOAD_DAYS),
+        );
+    }
     Ok(item)
 }
 
@@ -324,11 +342,13 @@ pub(crate) fn quarantine(r: &Reader) -> PortResult<QuarantineRecord> {
 /// A notification, undelivered: in the outbox (gsi3) until `mark_delivered`.
 pub(crate) fn notification_item(owner: &str, no: &Notification) -> PortResult<Item> {
     let at = ts(&no.created_at)?;
-    let expires = (no.created_at + chrono::Duration::days(NOTIFICATION_DAYS)).timestamp();
     let mut item = key(owner_pk(owner), notification_sk(&no.notification_id));
     item.insert("body".into(), s(to_json(no)?));
     item.insert("createdAt".into(), s(&at));
-    item.insert("expiresAt".into(), n(expires));
+    item.insert(
+        "expiresAt".into(),
+        expires(&no.created_at, NOTIFICATION_DAYS),
+    );
     item.insert("gsi1pk".into(), s(notifications_pk(owner)));
     item.insert("gsi1sk".into(), s(ordered(&at, &no.notification_id)));
     item.insert("gsi3pk".into(), s(OUTBOX));
@@ -351,6 +371,7 @@ pub(crate) fn export_item(x: &ExportRecord) -> PortResult<Item> {
     item.insert("createdAt".into(), s(&at));
     if let Some(f) = &x.finished_at {
         item.insert("finishedAt".into(), s(ts(f)?));
+        item.insert("expiresAt".into(), expires(f, EXPORT_RECORD_DAYS));
     }
     if let Some(c) = x.event_count {
         item.insert("eventCount".into(), n(c));
@@ -416,5 +437,48 @@ mod tests {
         let b = bound(&at("2026-06-01T12:00:00.5Z"));
         assert!(keys[1] < b && b < keys[2]);
         assert!(ts(&at("0000-01-01T00:00:00+01:00")).is_err());
+    }
+
+    /// What DynamoDB's TTL may delete: pending uploads, finished exports and notifications;
+    /// never a final upload (the ledger) or a running export.
+    #[test]
+    fn only_what_may_go_carries_a_ttl() {
+        let created = at("2026-12-01T10:00:00Z");
+        let mut u = UploadRecord {
+            owner: "alice".into(),
+            upload_id: "u1".into(),
+            key: "incoming/alice/u1.json".into(),
+            status: UploadState::Pending,
+            created_at: created,
+            etag: None,
+            event_count: None,
+            processed_at: None,
+            reason_code: None,
+        };
+        let ttl = |item: &Item| item.get("expiresAt").map(|v| v.as_n().expect("n").clone());
+        let week = (created + chrono::Duration::days(PENDING_UPLOAD_DAYS)).timestamp();
+        assert_eq!(ttl(&upload_item(&u).expect("item")), Some(week.to_string()));
+        for state in [UploadState::Stored, UploadState::Quarantined] {
+            u.status = state;
+            assert_eq!(ttl(&upload_item(&u).expect("item")), None, "{state}");
+        }
+        let mut x = ExportRecord {
+            owner: "alice".into(),
+            export_id: "x1".into(),
+            status: eventpulse_generated::types::ExportState::Running,
+            query: Default::default(),
+            created_at: created,
+            finished_at: None,
+            event_count: None,
+            result_key: None,
+        };
+        assert_eq!(ttl(&export_item(&x).expect("item")), None);
+        x.status = eventpulse_generated::types::ExportState::Done;
+        x.finished_at = Some(created);
+        let month = (created + chrono::Duration::days(EXPORT_RECORD_DAYS)).timestamp();
+        assert_eq!(
+            ttl(&export_item(&x).expect("item")),
+            Some(month.to_string())
+        );
     }
 }

@@ -48,7 +48,9 @@ fn finalise(u: &UploadRecord, status: UploadState) -> PortResult<Expr> {
             u.processed_at.as_ref().map(ts).transpose()?.map(s),
         )
         .set_or_remove("reasonCode", u.reason_code.map(|r| s(r.to_string())))
-        .set_if_absent("createdAt", s(ts(&u.created_at)?));
+        .set_if_absent("createdAt", s(ts(&u.created_at)?))
+        // A final upload is the ledger: DynamoDB's TTL must not delete it.
+        .remove("expiresAt");
     Ok(x)
 }
 
@@ -304,7 +306,7 @@ impl DynamoTable {
     }
 
     /// [the quarantine entry exists; upload quarantined or pending → pending, its final
-    /// fields removed].
+    /// fields but the ETag removed].
     pub(crate) async fn reopen_upload(
         &self,
         owner: &str,
@@ -318,7 +320,6 @@ impl DynamoTable {
         let mut x = Expr::new();
         x.set("status", s(UploadState::Pending.to_string()))
             .set("reopenedAt", s(ts(&at)?))
-            .remove("etag")
             .remove("eventCount")
             .remove("processedAt")
             .remove("reasonCode");
