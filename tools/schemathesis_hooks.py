@@ -11,7 +11,8 @@ descriptions), so schema-valid requests can break them, and the server is right 
   {pointer: /query/cursor, keyword: "cursor"}.
 - a subscription's `endpoint` must be one the server delivers to: the server under test runs
   with --webhooks-loopback-only (so nothing it is fuzzed with is ever sent off the machine),
-  which accepts only loopback http(s) URLs and email addresses, and `sqs` only on AWS. The
+  which accepts only loopback http(s) URLs and email addresses, and queue ARNs (`sqs`) only
+  on AWS, where plain `http` is refused (EVENTPULSE_ST_BACKEND says which backend runs). The
   server answers 400 with one error {pointer: /body/endpoint, keyword: "endpoint"} or
   {pointer: /body/protocol, keyword: "protocol"}; a refusal of a loopback URL or of a plain
   address is kept as a failure. So that most generated subscriptions still reach the code
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import threading
 from datetime import datetime
@@ -116,6 +118,28 @@ def _cursor_unissued(response, pointer: str) -> bool:
 
 
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+# The backend under test (scripts/test.sh sets it): the protocol it does not deliver to is
+# plain `http` on AWS (SNS would send it unencrypted) and `sqs` on the embedded default.
+_BACKEND = os.environ.get("EVENTPULSE_ST_BACKEND", "embedded")
+_UNDELIVERED_PROTOCOL = "http" if _BACKEND == "aws" else "sqs"
+
+
+def _queue_arn(endpoint: str) -> bool:
+    """`handlers::subscriptions::check_queue_arn`: arn:{partition}:sqs:{region}:{account}:{queue}."""
+    parts = endpoint.split(":")
+    if len(parts) != 6:
+        return False
+    arn, partition, service, region, account, queue = parts
+    name = queue[: -len(".fifo")] if queue.endswith(".fifo") else queue
+    return (
+        arn == "arn"
+        and partition in ("aws", "aws-cn", "aws-us-gov")
+        and service == "sqs"
+        and re.fullmatch(r"[a-z0-9-]+", region) is not None
+        and re.fullmatch(r"[0-9]{12}", account) is not None
+        and 1 <= len(queue) <= 80
+        and re.fullmatch(r"[A-Za-z0-9_-]*", name) is not None
+    )
 
 
 def _endpoint_undeliverable(response, pointer: str, keyword: str) -> bool:
@@ -126,7 +150,9 @@ def _endpoint_undeliverable(response, pointer: str, keyword: str) -> bool:
     if not isinstance(endpoint, str):
         return False
     if keyword == "protocol":
-        return pointer == "/body/protocol" and protocol == "sqs"
+        return pointer == "/body/protocol" and protocol == _UNDELIVERED_PROTOCOL
+    if protocol == "sqs":
+        return pointer == "/body/endpoint" and not _queue_arn(endpoint)
     if pointer != "/body/endpoint":
         return False
     if protocol == "email":
@@ -183,6 +209,8 @@ _DELIVERABLE = {
     "https": "https://127.0.0.1:9/st/{n}",
     "http": "http://127.0.0.1:9/st/{n}",
     "email": "st{n}@example.com",
+    # Only AWS delivers to queues; moto takes any queue ARN.
+    "sqs": "arn:aws:sqs:us-east-1:123456789012:st-{n}",
 }
 
 

@@ -40,8 +40,35 @@ on_both_backends!(
     concurrent_reprocess_is_accepted_once,
     an_upload_url_used_again_never_changes_its_upload,
     subscriptions_refuse_what_no_deployment_delivers_to,
+    a_loopback_only_server_subscribes_nothing_off_the_machine,
     every_operation_refuses_another_users_resources,
 );
+
+/// `--webhooks-loopback-only` (the test command's fuzzed server) holds on both backends: on
+/// the AWS one too, so that SNS (moto) never posts to an endpoint a fuzzer made up.
+fn a_loopback_only_server_subscribes_nothing_off_the_machine(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_on_with(backend, dir.path(), &["--webhooks-loopback-only"]);
+    rt().block_on(async {
+        let http = reqwest::Client::new();
+        let token = server.token("lo");
+        let subscribe = |endpoint: &'static str| {
+            let r = http
+                .post(format!("{}/v1/subscriptions", server.base))
+                .bearer_auth(&token)
+                .json(&json!({"protocol": "https", "endpoint": endpoint}));
+            async move {
+                let r = r.send().await.unwrap();
+                (r.status().as_u16(), r.text().await.unwrap())
+            }
+        };
+        let (status, body) = subscribe("https://hooks.example.com/eventpulse").await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("/body/endpoint"), "{body}");
+        let (status, body) = subscribe("https://127.0.0.1:9/eventpulse").await;
+        assert_eq!(status, 201, "{body}");
+    });
+}
 
 fn subscriptions_refuse_what_no_deployment_delivers_to(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();

@@ -321,6 +321,63 @@ mod tests {
         assert!(status_detail(a.verify(&without)).contains("iat"));
     }
 
+    /// Algorithm confusion: a token announcing any other algorithm is refused before its
+    /// signature is looked at, HMAC with the same secret included (HS384/HS512), and
+    /// RS256/ES256 signed with a "public key" that is our secret's bytes (the classic attack
+    /// on servers that pick the key type from the header).
+    #[test]
+    fn refuses_every_other_algorithm() {
+        let now = chrono::Utc::now().timestamp();
+        let a = JwtAuthenticator::new(SECRET);
+        for alg in [Algorithm::HS384, Algorithm::HS512] {
+            let t = sign_with(&Header::new(alg), &claims(Some(now), now + 60, None));
+            assert!(status_detail(a.verify(&t)).contains("HS256"), "{alg:?}");
+        }
+        let payload = sign(&claims(Some(now), now + 60, None));
+        let payload = payload.split('.').nth(1).unwrap();
+        for alg in ["RS256", "ES256", "PS256", "EdDSA", "HS256 ", "hs256"] {
+            let header = B64.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
+            let input = format!("{header}.{payload}");
+            let mac = {
+                use hmac::Mac;
+                let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
+                m.update(input.as_bytes());
+                B64.encode(m.finalize().into_bytes())
+            };
+            status_detail(a.verify(&format!("{input}.{mac}")));
+        }
+    }
+
+    /// Key selection games: `kid`, `jku`, `x5u` and `jwk` in the header are never used to
+    /// find a key (there is one), so a token signed with another key stays refused whatever
+    /// they name, and our own token is not made invalid by them either.
+    #[test]
+    fn header_key_hints_choose_nothing() {
+        let now = chrono::Utc::now().timestamp();
+        let a = JwtAuthenticator::new(SECRET);
+        let c = claims(Some(now), now + 60, None);
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some("../../../../dev/null".into());
+        h.jku = Some("https://attacker.example/jwks.json".into());
+        h.x5u = Some("https://attacker.example/cert.pem".into());
+        let other = jsonwebtoken::encode(&h, &c, &EncodingKey::from_secret(b"")).unwrap();
+        assert!(status_detail(a.verify(&other)).contains("signature"));
+        let empty_key = jsonwebtoken::encode(&h, &c, &EncodingKey::from_secret(b"\0")).unwrap();
+        assert!(status_detail(a.verify(&empty_key)).contains("signature"));
+        assert_eq!(a.verify(&sign_with(&h, &c)).unwrap().user_id, "alice");
+    }
+
+    /// Clock skew: `exp` is honoured with LEEWAY_SECS of slack and not a second more.
+    #[test]
+    fn expiry_tolerates_only_the_stated_skew() {
+        let now = chrono::Utc::now().timestamp();
+        let a = JwtAuthenticator::new(SECRET);
+        let just = sign(&claims(Some(now - 3600), now - LEEWAY_SECS / 3, None));
+        assert!(a.verify(&just).is_ok(), "expired within the leeway");
+        let past = sign(&claims(Some(now - 3600), now - 2 * LEEWAY_SECS, None));
+        assert!(status_detail(a.verify(&past)).contains("expired"));
+    }
+
     #[test]
     fn refuses_a_token_with_critical_extensions() {
         let now = chrono::Utc::now().timestamp();

@@ -85,6 +85,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ApiConfig {
             max_object_bytes: args.max_bytes as u64,
             docs_html: Arc::from(docs_html()),
+            // The same flags as on the embedded default: a server fuzzed with arbitrary
+            // endpoints (--webhooks-loopback-only) must not make SNS post off the machine.
+            endpoints: eventpulse_handlers::subscriptions::EndpointRules {
+                allow_loopback: args.allow_loopback_webhooks,
+                loopback_only: args.webhooks_loopback_only,
+            },
             ..ApiConfig::default()
         },
     );

@@ -59,8 +59,13 @@ impl Server {
     }
 
     pub fn start_on(backend: Backend, data: &Path) -> Server {
+        Self::start_on_with(backend, data, &[])
+    }
+
+    /// [`Server::start_on`] with more arguments for `eventpulse local`.
+    pub fn start_on_with(backend: Backend, data: &Path, more: &[&str]) -> Server {
         match backend {
-            Backend::Embedded => Self::start(data),
+            Backend::Embedded => Self::start_with(data, more),
             Backend::Aws => {
                 // One deployment per data dir, so a restart finds its own resources.
                 let prefix = format!(
@@ -73,10 +78,9 @@ impl Server {
                         .replace(|c: char| !c.is_ascii_alphanumeric(), "")
                 );
                 let prefix: String = prefix.chars().take(30).collect();
-                Self::start_with(
-                    data,
-                    &["--backend", "aws", "--provision", "--prefix", &prefix],
-                )
+                let mut args = vec!["--backend", "aws", "--provision", "--prefix", &prefix];
+                args.extend_from_slice(more);
+                Self::start_with(data, &args)
             }
         }
     }
