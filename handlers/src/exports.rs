@@ -2,7 +2,10 @@
 //! whose owner is notified when it is ready (the mission's "query results via SNS").
 
 use crate::keys;
-use crate::ports::{Bucket, Clock, EventTable, ExportRecord, Notifier, ObjectStore, PortError};
+use crate::ports::{
+    Bucket, Clock, EventTable, ExportRecord, MIN_PART_BYTES, Notifier, ObjectStore, ObjectWriter,
+    PortError,
+};
 use crate::processor::new_id;
 use crate::wiring::{Delivery, deliver_recorded};
 use eventpulse_generated::types::{
@@ -13,9 +16,12 @@ use std::sync::Arc;
 
 /// Events read per table query while exporting.
 const PAGE: usize = 500;
-/// Largest export written in one object. Beyond it the export fails with a clear message
-/// rather than holding an unbounded result in memory; narrow the filters.
+/// Largest export. Beyond it the export fails with a clear message (narrow the filters)
+/// rather than writing an unbounded object.
 pub const MAX_EXPORT_BYTES: usize = 256 * 1024 * 1024;
+/// What an export gathers before writing it as one part: over the store's minimum part, so
+/// an export holds about this much (and one page of events) in memory, whatever its size.
+const PART_BYTES: usize = 2 * MIN_PART_BYTES;
 /// Exports one owner may have running at once; past it `create_export` is a 429.
 pub const MAX_RUNNING_PER_OWNER: usize = 2;
 /// An export still `running` this long after it was created is dead (its runner crashed
@@ -120,9 +126,35 @@ impl Exporter {
         Ok(export)
     }
 
+    /// Writes the result in parts as it is read, so memory stays at about one part.
     async fn write(&self, export: &ExportRecord) -> Result<(u64, String), PortError> {
-        let mut out = Vec::new();
-        let mut count = 0u64;
+        let key = keys::export_key(&export.owner, &export.export_id);
+        let mut writer = self
+            .objects
+            .writer(Bucket::Exports, &key, "application/x-ndjson")
+            .await?;
+        match self.fill(export, writer.as_mut()).await {
+            Ok(count) => {
+                writer.finish().await?;
+                Ok((count, key))
+            }
+            Err(e) => {
+                if let Err(abort) = writer.abort().await {
+                    tracing::warn!(export_id = %export.export_id, error = %abort, "abandoning a partial export");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Every matching event, one `StoredEvent` a line, into `writer`; how many.
+    async fn fill(
+        &self,
+        export: &ExportRecord,
+        writer: &mut dyn ObjectWriter,
+    ) -> Result<u64, PortError> {
+        let mut out = Vec::with_capacity(PART_BYTES);
+        let (mut count, mut written) = (0u64, 0usize);
         let mut after = None;
         loop {
             let page = self
@@ -143,11 +175,16 @@ impl Exporter {
                 out.push(b'\n');
                 count += 1;
             }
-            if out.len() > MAX_EXPORT_BYTES {
+            if written + out.len() > MAX_EXPORT_BYTES {
                 return Err(PortError::permanent(format!(
                     "the result exceeds {} MiB; narrow the filters (type, from, to)",
                     MAX_EXPORT_BYTES / (1024 * 1024)
                 )));
+            }
+            if out.len() >= PART_BYTES {
+                written += out.len();
+                let part = std::mem::replace(&mut out, Vec::with_capacity(PART_BYTES));
+                writer.write(part.into()).await?;
             }
             match page.last() {
                 Some(last) if page.len() == PAGE => {
@@ -159,11 +196,10 @@ impl Exporter {
                 _ => break,
             }
         }
-        let key = keys::export_key(&export.owner, &export.export_id);
-        self.objects
-            .put(Bucket::Exports, &key, out.into(), "application/x-ndjson")
-            .await?;
-        Ok((count, key))
+        if !out.is_empty() {
+            writer.write(out.into()).await?;
+        }
+        Ok(count)
     }
 }
 

@@ -90,6 +90,14 @@ pub trait ObjectStore: Send + Sync {
         to: Bucket,
         to_key: &str,
     ) -> PortResult<Option<ObjectInfo>>;
+    /// Starts an object written in parts ([`ObjectWriter`]), for what is too large to hold
+    /// in memory at once (exports).
+    async fn writer(
+        &self,
+        bucket: Bucket,
+        key: &str,
+        content_type: &str,
+    ) -> PortResult<Box<dyn ObjectWriter>>;
     /// Deletes; deleting a missing object is not an error.
     async fn delete(&self, bucket: Bucket, key: &str) -> PortResult<()>;
     /// Keys under `prefix`, in key order, at most `limit`, strictly after `start_after`.
@@ -100,6 +108,23 @@ pub trait ObjectStore: Send + Sync {
         start_after: Option<&str>,
         limit: usize,
     ) -> PortResult<Vec<ObjectInfo>>;
+}
+
+/// Every part written to an [`ObjectWriter`] but the last is at least this long (S3's
+/// multipart rule: 5 MiB).
+pub const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
+
+/// An object written in parts. Nothing is visible under its key until `finish`, which
+/// writes it whole, atomically, as `put` does (a reader sees the old content or the new).
+/// An unfinished writer leaves no object: `abort` says so at once; a crash leaves what the
+/// store cleans up itself (a staged file removed at the next open; an incomplete multipart
+/// upload, which the exports bucket's lifecycle rule aborts after a day).
+#[async_trait]
+pub trait ObjectWriter: Send {
+    /// Appends `part`: at least [`MIN_PART_BYTES`] unless it is the last.
+    async fn write(&mut self, part: Bytes) -> PortResult<()>;
+    async fn finish(self: Box<Self>) -> PortResult<ObjectInfo>;
+    async fn abort(self: Box<Self>) -> PortResult<()>;
 }
 
 /// One event as stored.

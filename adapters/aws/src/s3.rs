@@ -9,6 +9,7 @@
 //!   HEADed first (for its size, which CopyObject does not return) and copied with
 //!   `x-amz-copy-source-if-match` on its ETag, so the returned size and ETag always describe
 //!   what was copied.
+//! - **Large objects** (exports) are written in parts: a multipart upload (`multipart`).
 //! - **Errors** go through `crate::error::classify`; "not found" answers become `None`.
 
 use crate::error::classify;
@@ -17,7 +18,11 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, DateTime as S3DateTime};
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
-use eventpulse_handlers::ports::{Bucket, Object, ObjectInfo, ObjectStore, PortError, PortResult};
+use eventpulse_handlers::ports::{
+    Bucket, Object, ObjectInfo, ObjectStore, ObjectWriter, PortError, PortResult,
+};
+
+mod multipart;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// The most keys ListObjectsV2 returns per page.
@@ -274,6 +279,20 @@ impl ObjectStore for S3ObjectStore {
             etag: etag(&what, result.and_then(|r| r.e_tag()))?,
             last_modified: instant(result.and_then(|r| r.last_modified())),
         }))
+    }
+
+    async fn writer(
+        &self,
+        bucket: Bucket,
+        key: &str,
+        content_type: &str,
+    ) -> PortResult<Box<dyn ObjectWriter>> {
+        Ok(Box::new(multipart::S3Writer::new(
+            self.clone(),
+            bucket,
+            key,
+            content_type,
+        )))
     }
 
     async fn delete(&self, bucket: Bucket, key: &str) -> PortResult<()> {

@@ -29,7 +29,9 @@ use crate::blocking;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use eventpulse_handlers::ports::{Bucket, Object, ObjectInfo, ObjectStore, PortError, PortResult};
+use eventpulse_handlers::ports::{
+    Bucket, Object, ObjectInfo, ObjectStore, ObjectWriter, PortError, PortResult,
+};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Seek, SeekFrom, Write};
@@ -740,6 +742,31 @@ impl Staged {
     }
 }
 
+/// [`ObjectWriter`] on a [`Staged`] file: parts are appended as they come; `finish` makes
+/// it the object, atomically.
+struct StagedWriter {
+    staged: Staged,
+    bucket: Bucket,
+    key: String,
+    content_type: String,
+}
+
+#[async_trait]
+impl ObjectWriter for StagedWriter {
+    async fn write(&mut self, part: Bytes) -> PortResult<()> {
+        self.staged.write(&part).await
+    }
+
+    async fn finish(self: Box<Self>) -> PortResult<ObjectInfo> {
+        let w = *self;
+        w.staged.commit(w.bucket, &w.key, &w.content_type).await
+    }
+
+    async fn abort(self: Box<Self>) -> PortResult<()> {
+        Ok(()) // dropping the staged file removes it
+    }
+}
+
 impl Drop for Staged {
     fn drop(&mut self) {
         drop(self.file.take());
@@ -794,6 +821,20 @@ impl ObjectStore for FsObjectStore {
             inner.copy(from, &from_key, to, &to_key)
         })
         .await
+    }
+
+    async fn writer(
+        &self,
+        bucket: Bucket,
+        key: &str,
+        content_type: &str,
+    ) -> PortResult<Box<dyn ObjectWriter>> {
+        Ok(Box::new(StagedWriter {
+            staged: self.stage().await?,
+            bucket,
+            key: key.to_string(),
+            content_type: content_type.to_string(),
+        }))
     }
 
     async fn delete(&self, bucket: Bucket, key: &str) -> PortResult<()> {

@@ -34,8 +34,8 @@ use crate::keys;
 use crate::ports::{
     Bucket, Clock, Dispatcher, EventPosition, EventQuery, EventRecord, EventTable, ExportPosition,
     ExportRecord, Held, MarkStored, NotificationPosition, Notifier, Object, ObjectInfo,
-    ObjectStore, PortError, PortResult, PresignedRequest, Presigner, QuarantinePosition,
-    QuarantineRecord, UploadRecord, report_key,
+    ObjectStore, ObjectWriter, PortError, PortResult, PresignedRequest, Presigner,
+    QuarantinePosition, QuarantineRecord, UploadRecord, report_key,
 };
 use crate::processor::{Outcome, ProcessError, Processor};
 use crate::wiring::{Delivery, Ports};
@@ -290,6 +290,23 @@ impl ObjectStore for FaultyObjects {
             .call(name, || self.inner.copy(from, from_key, to, to_key))
             .await
     }
+    async fn writer(
+        &self,
+        bucket: Bucket,
+        key: &str,
+        content_type: &str,
+    ) -> PortResult<Box<dyn ObjectWriter>> {
+        let name = format!("objects.writer({})", bucket_name(bucket));
+        let inner = self
+            .gate
+            .call(name, || self.inner.writer(bucket, key, content_type))
+            .await?;
+        Ok(Box::new(FaultyWriter {
+            inner,
+            bucket,
+            gate: self.gate.clone(),
+        }))
+    }
     async fn delete(&self, bucket: Bucket, key: &str) -> PortResult<()> {
         let what = if key.ends_with(".report.json") {
             " report"
@@ -312,6 +329,32 @@ impl ObjectStore for FaultyObjects {
         self.gate
             .call(name, || self.inner.list(bucket, prefix, start_after, limit))
             .await
+    }
+}
+
+/// Each call of a writer is a port call of its own, faulted like the others.
+struct FaultyWriter {
+    inner: Box<dyn ObjectWriter>,
+    bucket: Bucket,
+    gate: Arc<Gate>,
+}
+
+#[async_trait]
+impl ObjectWriter for FaultyWriter {
+    async fn write(&mut self, part: Bytes) -> PortResult<()> {
+        let name = format!("writer.write({})", bucket_name(self.bucket));
+        let inner = &mut self.inner;
+        self.gate.call(name, || inner.write(part)).await
+    }
+    async fn finish(self: Box<Self>) -> PortResult<ObjectInfo> {
+        let name = format!("writer.finish({})", bucket_name(self.bucket));
+        let Self { inner, gate, .. } = *self;
+        gate.call(name, || inner.finish()).await
+    }
+    async fn abort(self: Box<Self>) -> PortResult<()> {
+        let name = format!("writer.abort({})", bucket_name(self.bucket));
+        let Self { inner, gate, .. } = *self;
+        gate.call(name, || inner.abort()).await
     }
 }
 

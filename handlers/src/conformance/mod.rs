@@ -19,8 +19,8 @@ use crate::commit::store_events;
 use crate::intake::hashed_form;
 use crate::keys;
 use crate::ports::{
-    Bucket, EventPosition, EventQuery, EventRecord, EventTable, ExportRecord, Held, MarkStored,
-    NotificationPosition, ObjectInfo, ObjectStore, PortResult, QuarantinePosition,
+    Bucket, EventPosition, EventQuery, EventRecord, EventTable, ExportRecord, Held, MIN_PART_BYTES,
+    MarkStored, NotificationPosition, ObjectInfo, ObjectStore, PortResult, QuarantinePosition,
     QuarantineRecord, StoreOutcome, UploadRecord,
 };
 use bytes::Bytes;
@@ -68,6 +68,7 @@ macro_rules! __object_store_checks {
             objects_size_limit,
             objects_missing_and_delete,
             objects_copy,
+            objects_written_in_parts,
             objects_list,
             objects_buckets_are_independent,
         );

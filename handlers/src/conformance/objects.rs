@@ -257,6 +257,104 @@ pub async fn objects_missing_and_delete(store: &dyn ObjectStore) {
     cleanup(store, Bucket::Process, &p).await;
 }
 
+/// An object written in parts (`ObjectStore::writer`): invisible until `finish`, then whole
+/// (parts in order, the size and ETag `head` reports); a single part, no part, and an aborted
+/// writer (nothing left, the old content kept).
+pub async fn objects_written_in_parts(store: &dyn ObjectStore) {
+    let p = prefix("parts");
+    let key = format!("{p}big.ndjson");
+    let parts: Vec<Bytes> = (0..3u8)
+        .map(|i| {
+            let len = if i < 2 { MIN_PART_BYTES } else { 1234 };
+            Bytes::from(vec![b'a' + i; len])
+        })
+        .collect();
+    let mut w = ok(
+        "writer",
+        store
+            .writer(Bucket::Exports, &key, "application/x-ndjson")
+            .await,
+    );
+    for part in &parts {
+        ok("write", w.write(part.clone()).await);
+        assert!(
+            head(store, Bucket::Exports, &key).await.is_none(),
+            "conformance: an object written in parts must not be visible before finish"
+        );
+    }
+    let info = ok("finish", w.finish().await);
+    let want: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+    assert_eq!(
+        info.size,
+        want.len() as u64,
+        "conformance: finish reports the size"
+    );
+    let h = head(store, Bucket::Exports, &key)
+        .await
+        .expect("conformance: the finished object must exist");
+    assert_same_object(&h, &info, "head after finish");
+    let got = ok(
+        "get",
+        store.get(Bucket::Exports, &key, want.len() as u64).await,
+    )
+    .expect("conformance: get after finish");
+    assert!(
+        got.bytes[..] == want[..],
+        "conformance: the object is its parts, in order"
+    );
+
+    // One part, and no part at all.
+    let small = format!("{p}small.ndjson");
+    let mut w = ok(
+        "writer",
+        store.writer(Bucket::Exports, &small, "text/plain").await,
+    );
+    ok("write", w.write(Bytes::from_static(b"one line\n")).await);
+    ok("finish", w.finish().await);
+    assert_eq!(
+        get_bytes(store, Bucket::Exports, &small).await.as_deref(),
+        Some(&b"one line\n"[..])
+    );
+    let empty = format!("{p}empty.ndjson");
+    let w = ok(
+        "writer",
+        store.writer(Bucket::Exports, &empty, "text/plain").await,
+    );
+    let info = ok("finish", w.finish().await);
+    assert_eq!(info.size, 0);
+    assert_eq!(
+        get_bytes(store, Bucket::Exports, &empty).await.as_deref(),
+        Some(&b""[..])
+    );
+
+    // Aborted over an existing object: nothing changes.
+    let mut w = ok(
+        "writer",
+        store.writer(Bucket::Exports, &small, "text/plain").await,
+    );
+    ok("write", w.write(parts[0].clone()).await);
+    ok("write", w.write(parts[2].clone()).await);
+    ok("abort", w.abort().await);
+    assert_eq!(
+        get_bytes(store, Bucket::Exports, &small).await.as_deref(),
+        Some(&b"one line\n"[..]),
+        "conformance: an aborted writer must leave the old content"
+    );
+    let fresh = format!("{p}aborted.ndjson");
+    let mut w = ok(
+        "writer",
+        store.writer(Bucket::Exports, &fresh, "text/plain").await,
+    );
+    ok("write", w.write(parts[0].clone()).await);
+    ok("write", w.write(parts[1].clone()).await);
+    ok("abort", w.abort().await);
+    assert!(
+        head(store, Bucket::Exports, &fresh).await.is_none(),
+        "conformance: an aborted writer must leave no object"
+    );
+    cleanup(store, Bucket::Exports, &p).await;
+}
+
 /// Copy between buckets and within one, overwriting; a missing source is `None` and leaves
 /// the target as it was.
 pub async fn objects_copy(store: &dyn ObjectStore) {

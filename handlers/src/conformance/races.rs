@@ -34,7 +34,7 @@ use crate::intake::Intake;
 use crate::keys;
 use crate::ports::{
     Bucket, Dispatcher, EventQuery, ExportRecord, Notifier, Object, ObjectInfo, ObjectStore,
-    PortError, PortResult, PresignedRequest, Presigner, report_key,
+    ObjectWriter, PortError, PortResult, PresignedRequest, Presigner, report_key,
 };
 use crate::processor::{Outcome, ProcessError, Processor};
 use crate::wiring::Ports;
@@ -1455,6 +1455,14 @@ impl ObjectStore for Hooked {
             }
         }
         self.inner.copy(from, from_key, to, to_key).await
+    }
+    async fn writer(
+        &self,
+        bucket: Bucket,
+        key: &str,
+        content_type: &str,
+    ) -> PortResult<Box<dyn ObjectWriter>> {
+        self.inner.writer(bucket, key, content_type).await
     }
     async fn delete(&self, bucket: Bucket, key: &str) -> PortResult<()> {
         self.inner.delete(bucket, key).await
