@@ -573,23 +573,6 @@ fn filesystem(path: &std::path::Path) -> String {
         .map_or_else(|| "unknown filesystem".into(), |(_, fs)| fs)
 }
 
-/// The pid of the `eventpulse local` serving `data` (for its CPU time; Linux only).
-fn server_pid(data: &std::path::Path) -> Option<String> {
-    let data = data.to_string_lossy();
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid = e.file_name().to_string_lossy().into_owned();
-        if !pid.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        (args.iter().any(|a| a == "local") && args.iter().any(|a| *a == data)).then_some(pid)
-    })
-}
-
 /// User + system CPU time of a process (`self` or a pid), from /proc/{pid}/stat.
 fn cpu_time(pid: &str) -> Option<Duration> {
     const USER_HZ: u64 = 100; // the kernel's fixed unit for these fields on Linux
@@ -712,7 +695,7 @@ fn run() -> Result<(), String> {
         // The bench measures throughput, not the per-user limiter: one user sends it all.
         &["--workers", &workers, "--requests-per-user", "0"],
     );
-    let pid = server_pid(dir.path());
+    let pid = support::server_pid(dir.path()).map(|p| p.to_string());
 
     println!("== eventpulse local bench ==");
     if smoke {

@@ -30,7 +30,7 @@ use eventpulse_client::types::{self, ExportState, UploadState};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::Server;
+use support::{Server, server_pid};
 
 const USER: &str = "mem";
 
@@ -39,20 +39,6 @@ fn env_num(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// The server's pid: the `eventpulse local` process whose arguments name this data dir.
-fn server_pid(data: &std::path::Path) -> Option<u32> {
-    let data = data.to_string_lossy();
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_string_lossy().parse().ok()?;
-        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        (args.iter().any(|a| a == "local") && args.iter().any(|a| *a == data)).then_some(pid)
-    })
 }
 
 /// `VmRSS` and `VmHWM` of `pid`, in KiB.

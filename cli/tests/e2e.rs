@@ -100,6 +100,29 @@ async fn upload_and_wait(ep: &EventPulse, bytes: Vec<u8>) -> types::UploadStatus
     wait_final(ep, &ticket.upload_id).await
 }
 
+/// An upload URL with its headers, as the API hands it out (no length or type bound).
+async fn new_ticket(ep: &EventPulse) -> types::UploadTicket {
+    ep.api()
+        .create_upload()
+        .body(types::UploadRequest {
+            content_length: None,
+            content_type: None,
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// PUTs `body` to the ticket's URL with its headers; the status.
+async fn put_ticket(ticket: &types::UploadTicket, body: Vec<u8>) -> u16 {
+    let mut put = reqwest::Client::new().put(&ticket.url).body(body);
+    for (k, v) in &ticket.headers {
+        put = put.header(k, v);
+    }
+    put.send().await.unwrap().status().as_u16()
+}
+
 fn examples(dir: &str) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<_> = std::fs::read_dir(root().join("examples/events").join(dir))
         .unwrap()
@@ -1068,28 +1091,13 @@ fn aws_a_restart_keeps_everything_and_finishes_what_arrived_meanwhile() {
         let alice = server.client("alice");
         let s = upload_and_wait(&alice, serde_json::to_vec(&event("w-1", "EUR")).unwrap()).await;
         assert_eq!(s.status, UploadState::Stored);
-        let ticket = alice
-            .api()
-            .create_upload()
-            .body(types::UploadRequest {
-                content_length: None,
-                content_type: None,
-            })
-            .send()
-            .await
-            .unwrap()
-            .into_inner();
+        let ticket = new_ticket(&alice).await;
         (server.token("alice"), s.upload_id, ticket)
     });
     server.stop();
     rt().block_on(async {
-        let mut put = reqwest::Client::new()
-            .put(&ticket.url)
-            .body(serde_json::to_vec(&event("w-2", "EUR")).unwrap());
-        for (k, v) in &ticket.headers {
-            put = put.header(k, v);
-        }
-        assert_eq!(put.send().await.unwrap().status().as_u16(), 200);
+        let body = serde_json::to_vec(&event("w-2", "EUR")).unwrap();
+        assert_eq!(put_ticket(&ticket, body).await, 200);
     });
     let server = Server::start_on(Backend::Aws, dir.path());
     rt().block_on(async {
@@ -1238,17 +1246,7 @@ fn presigned_downloads_and_refused_signatures_are_audited() {
             http.get(&other).send().await.unwrap().status().as_u16(),
             403
         );
-        let ticket = alice
-            .api()
-            .create_upload()
-            .body(types::UploadRequest {
-                content_length: None,
-                content_type: None,
-            })
-            .send()
-            .await
-            .unwrap()
-            .into_inner();
+        let ticket = new_ticket(&alice).await;
         let put_url = ticket.url.replace("/alice/", "/bob/");
         let r = http.put(&put_url).body("{}").send().await.unwrap();
         assert_eq!(r.status().as_u16(), 403);
@@ -1382,24 +1380,8 @@ fn an_upload_url_used_again_never_changes_its_upload(backend: Backend) {
     let server = Server::start_on(backend, dir.path());
     rt().block_on(async {
         let alice = server.client("alice");
-        let ticket = alice
-            .api()
-            .create_upload()
-            .body(types::UploadRequest {
-                content_length: None,
-                content_type: None,
-            })
-            .send()
-            .await
-            .unwrap()
-            .into_inner();
-        let put = |body: Vec<u8>| {
-            let mut put = reqwest::Client::new().put(&ticket.url).body(body);
-            for (k, v) in &ticket.headers {
-                put = put.header(k, v);
-            }
-            async move { put.send().await.unwrap().status().as_u16() }
-        };
+        let ticket = new_ticket(&alice).await;
+        let put = |body: Vec<u8>| put_ticket(&ticket, body);
         assert_eq!(
             put(serde_json::to_vec(&event("again-1", "eur")).unwrap()).await,
             200

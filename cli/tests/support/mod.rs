@@ -186,3 +186,18 @@ impl Drop for Server {
         }
     }
 }
+
+/// The pid of the `eventpulse local` serving `data` (its arguments name that data dir), for
+/// benchmarks that read its CPU time or memory from /proc; Linux only.
+pub fn server_pid(data: &Path) -> Option<u32> {
+    let data = data.to_string_lossy();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_string_lossy().parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        (args.iter().any(|a| a == "local") && args.iter().any(|a| *a == data)).then_some(pid)
+    })
+}
