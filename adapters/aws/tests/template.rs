@@ -1094,3 +1094,21 @@ fn every_lint_exception_says_why() {
     }
     assert!(ignores > 0);
 }
+
+/// The table keeps a finished export's record `EXPORT_RECORD_DAYS` (its TTL): the exports
+/// bucket may not keep the result longer, or a record would expire before its object.
+#[test]
+fn export_results_never_outlive_their_records() {
+    let t = template();
+    let max = &t["Parameters"]["ExportsRetentionDays"]["MaxValue"];
+    assert_eq!(
+        max.as_i64(),
+        Some(eventpulse_aws::dynamo::EXPORT_RECORD_DAYS),
+        "ExportsRetentionDays' MaxValue must be EXPORT_RECORD_DAYS ({max})"
+    );
+    let days = &t["Parameters"]["ExportsRetentionDays"]["Default"];
+    assert!(
+        days.as_i64()
+            .is_some_and(|d| d <= eventpulse_aws::dynamo::EXPORT_RECORD_DAYS)
+    );
+}

@@ -82,6 +82,7 @@ mod records;
 mod subscriptions;
 mod uploads;
 
+pub use items::EXPORT_RECORD_DAYS;
 pub use provision::{IndexDefinition, KeyDefinition, TableDefinition, provision, table_definition};
 
 use async_trait::async_trait;
