@@ -38,6 +38,22 @@ pub async fn store_events(
     upload: &UploadRecord,
     events: &[EventRecord],
 ) -> PortResult<StoreOutcome> {
+    let ledger = table.get_upload(&upload.owner, &upload.upload_id).await?;
+    store_events_after(table, upload, events, ledger).await
+}
+
+/// [`store_events`] for a caller that has just read the upload's record (`ledger`): the
+/// processor reads it to decide whether to process at all, and a second read here would
+/// cost a table round trip per object for nothing. A record that changed since it was read
+/// is no risk: every later step is conditional (a hold on the upload's own condition, the
+/// mark on the upload still pending), so a commit that raced another run's outcome ends in
+/// `AlreadyFinal` or `already` as if it had read the newer record.
+pub async fn store_events_after(
+    table: &dyn EventTable,
+    upload: &UploadRecord,
+    events: &[EventRecord],
+    ledger: Option<UploadRecord>,
+) -> PortResult<StoreOutcome> {
     let etag = upload.etag.as_deref().ok_or_else(|| {
         PortError::permanent("an upload is committed with the ETag of its content")
     })?;
@@ -52,7 +68,7 @@ pub async fn store_events(
     }
 
     // 1. The ledger.
-    match table.get_upload(&upload.owner, &upload.upload_id).await? {
+    match ledger {
         Some(u) if u.status == UploadState::Stored && u.etag.as_deref() == Some(etag) => {
             return Ok(StoreOutcome::Stored {
                 inserted: 0,

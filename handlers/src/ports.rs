@@ -68,6 +68,15 @@ pub struct Object {
     pub bytes: Bytes,
 }
 
+/// What [`ObjectStore::read`] found under a key.
+#[derive(Debug, Clone)]
+pub enum Read {
+    /// The whole object, within the bound.
+    Whole(Object),
+    /// Larger than the bound: what it is, none of its bytes.
+    TooLarge(ObjectInfo),
+}
+
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     /// Writes the whole object atomically: readers see the old content or the new, never part.
@@ -81,6 +90,19 @@ pub trait ObjectStore: Send + Sync {
     async fn head(&self, bucket: Bucket, key: &str) -> PortResult<Option<ObjectInfo>>;
     /// Reads at most `max_bytes`; a larger object is an error (check `head` first).
     async fn get(&self, bucket: Bucket, key: &str, max_bytes: u64) -> PortResult<Option<Object>>;
+    /// The object if it has at most `max_bytes`, else only its description: what `head`
+    /// then `get` tell, for a store that can tell both in one request (S3's GetObject
+    /// answers the size before the body, so a too large body is never read). The processor
+    /// reads every upload so, once.
+    async fn read(&self, bucket: Bucket, key: &str, max_bytes: u64) -> PortResult<Option<Read>> {
+        let Some(info) = self.head(bucket, key).await? else {
+            return Ok(None);
+        };
+        if info.size > max_bytes {
+            return Ok(Some(Read::TooLarge(info)));
+        }
+        Ok(self.get(bucket, key, max_bytes).await?.map(Read::Whole))
+    }
     /// Copies an object (server-side on S3); overwrites the target. `Ok(None)` if the source
     /// is missing.
     async fn copy(

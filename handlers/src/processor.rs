@@ -12,7 +12,7 @@ use crate::intake::{Intake, Rejected, Verdict};
 use crate::keys;
 use crate::ports::{
     Bucket, Clock, EventRecord, EventTable, Notifier, ObjectInfo, ObjectStore, PortError,
-    QuarantineRecord, StoreOutcome, UploadRecord, report_bytes, report_key,
+    QuarantineRecord, Read, StoreOutcome, UploadRecord, report_bytes, report_key,
 };
 use crate::wiring::{Delivery, deliver_recorded};
 use eventpulse_generated::types::{
@@ -123,12 +123,19 @@ impl Processor {
     }
 
     async fn process_inner(&self, key: &str) -> Result<Outcome, ProcessError> {
-        let Some(info) = self.objects.head(Bucket::Process, key).await? else {
-            // Finished earlier (a duplicate or late delivery), or deleted by its owner.
-            return Ok(Outcome::Skipped {
-                key: key.into(),
-                why: "object not in the process bucket",
-            });
+        // One request tells both the ETag (for the ledger) and the content: a replay pays for
+        // reading a body it will not use, the common first delivery saves a round trip.
+        let max_bytes = self.intake.max_bytes() as u64;
+        let (info, object) = match self.objects.read(Bucket::Process, key, max_bytes).await? {
+            Some(Read::Whole(o)) => (o.info.clone(), Some(o)),
+            Some(Read::TooLarge(info)) => (info, None),
+            None => {
+                // Finished earlier (a duplicate or late delivery), or deleted by its owner.
+                return Ok(Outcome::Skipped {
+                    key: key.into(),
+                    why: "object not in the process bucket",
+                });
+            }
         };
         let target = match keys::parse_incoming(key) {
             Ok(t) => t,
@@ -164,7 +171,8 @@ impl Processor {
         let reprocess = target.reprocess;
 
         let qkey = keys::quarantine_key(owner, upload_id);
-        match self.ledger(owner, upload_id, &info, reprocess).await? {
+        let (ledger, record) = self.read_ledger(owner, upload_id, &info, reprocess).await?;
+        match ledger {
             Ledger::Open => {}
             Ledger::Done(state) => {
                 // This content was finished; only the clean-up may be missing.
@@ -189,19 +197,12 @@ impl Processor {
                 .quarantine(owner, upload_id, key, &qkey, &info, r)
                 .await;
         }
-        let Some(object) = self
-            .objects
-            .get(Bucket::Process, key, self.intake.max_bytes() as u64)
-            .await?
-        else {
-            return Ok(Outcome::Skipped {
-                key: key.into(),
-                why: "object vanished while processing",
-            });
+        let Some(object) = object else {
+            return Err(ProcessError::Internal(format!(
+                "{key}: the store reported {} bytes as above the limit of {max_bytes}",
+                info.size
+            )));
         };
-        // Keep the ETag of what was actually read: if the object was overwritten between
-        // head and get, the ledger must describe the content processed.
-        let info = object.info.clone();
         let events = match self.intake.check(&object.bytes) {
             Verdict::Accepted(events) => events,
             Verdict::Rejected(r) => {
@@ -241,7 +242,9 @@ impl Processor {
             processed_at: Some(now),
             reason_code: None,
         };
-        match crate::commit::store_events(self.table.as_ref(), &upload, &records).await? {
+        let committed =
+            crate::commit::store_events_after(self.table.as_ref(), &upload, &records, record);
+        match committed.await? {
             StoreOutcome::Stored {
                 inserted,
                 duplicates,
@@ -301,16 +304,28 @@ impl Processor {
         info: &ObjectInfo,
         reprocess: bool,
     ) -> Result<Ledger, ProcessError> {
+        Ok(self.read_ledger(owner, upload_id, info, reprocess).await?.0)
+    }
+
+    /// [`Self::ledger`], and the record it was read from (handed on to the commit).
+    async fn read_ledger(
+        &self,
+        owner: &str,
+        upload_id: &str,
+        info: &ObjectInfo,
+        reprocess: bool,
+    ) -> Result<(Ledger, Option<UploadRecord>), ProcessError> {
         let Some(upload) = self.table.get_upload(owner, upload_id).await? else {
-            return Ok(Ledger::Open);
+            return Ok((Ledger::Open, None));
         };
         let same = upload.etag.as_deref() == Some(info.etag.as_str());
-        Ok(match (upload.status, &upload.etag) {
+        let ledger = match (upload.status, &upload.etag) {
             (UploadState::Pending, None) => Ledger::Open,
             (UploadState::Pending, Some(_)) if reprocess || same => Ledger::Open,
             (state, _) if same => Ledger::Done(state),
             (state, _) => Ledger::OtherContent(state),
-        })
+        };
+        Ok((ledger, Some(upload)))
     }
 
     /// A second object under the key of a final or reopened upload (a presigned URL used

@@ -19,7 +19,7 @@ use aws_sdk_s3::primitives::{ByteStream, DateTime as S3DateTime};
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use eventpulse_handlers::ports::{
-    Bucket, Object, ObjectInfo, ObjectStore, ObjectWriter, PortError, PortResult,
+    Bucket, Object, ObjectInfo, ObjectStore, ObjectWriter, PortError, PortResult, Read,
 };
 
 mod multipart;
@@ -199,6 +199,17 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn get(&self, bucket: Bucket, key: &str, max_bytes: u64) -> PortResult<Option<Object>> {
+        match self.read(bucket, key, max_bytes).await? {
+            None => Ok(None),
+            Some(Read::Whole(o)) => Ok(Some(o)),
+            Some(Read::TooLarge(_)) => {
+                Err(too_large(&self.what("GetObject", bucket, key), max_bytes))
+            }
+        }
+    }
+
+    /// One GetObject: the size and ETag come with the headers, before the body.
+    async fn read(&self, bucket: Bucket, key: &str, max_bytes: u64) -> PortResult<Option<Read>> {
         let what = self.what("GetObject", bucket, key);
         let mut out = match self
             .client
@@ -213,13 +224,18 @@ impl ObjectStore for S3ObjectStore {
             Err(e) => return Err(classify(&what, e)),
         };
         let announced = out.content_length().and_then(|n| u64::try_from(n).ok());
-        if announced.is_some_and(|n| n > max_bytes) {
+        if let Some(size) = announced.filter(|n| *n > max_bytes) {
             // Dropping `out` closes the connection without reading the body.
-            return Err(too_large(&what, max_bytes));
+            return Ok(Some(Read::TooLarge(ObjectInfo {
+                key: key.to_string(),
+                size,
+                etag: etag(&what, out.e_tag())?,
+                last_modified: instant(out.last_modified()),
+            })));
         }
         let capacity = announced.unwrap_or(0).min(max_bytes);
         let bytes = read_bounded(&mut out.body, capacity, max_bytes, &what).await?;
-        Ok(Some(Object {
+        Ok(Some(Read::Whole(Object {
             info: ObjectInfo {
                 key: key.to_string(),
                 size: bytes.len() as u64,
@@ -227,7 +243,7 @@ impl ObjectStore for S3ObjectStore {
                 last_modified: instant(out.last_modified()),
             },
             bytes,
-        }))
+        })))
     }
 
     async fn copy(

@@ -35,7 +35,7 @@ use crate::ports::{
     Bucket, Clock, Dispatcher, EventPosition, EventQuery, EventRecord, EventTable, ExportPosition,
     ExportRecord, Held, MarkStored, NotificationPosition, Notifier, Object, ObjectInfo,
     ObjectStore, ObjectWriter, PortError, PortResult, PresignedRequest, Presigner,
-    QuarantinePosition, QuarantineRecord, UploadRecord, report_key,
+    QuarantinePosition, QuarantineRecord, Read, UploadRecord, report_key,
 };
 use crate::processor::{Outcome, ProcessError, Processor};
 use crate::wiring::{Delivery, Ports};
@@ -276,6 +276,12 @@ impl ObjectStore for FaultyObjects {
         let name = format!("objects.get({})", bucket_name(bucket));
         self.gate
             .call(name, || self.inner.get(bucket, key, max_bytes))
+            .await
+    }
+    async fn read(&self, bucket: Bucket, key: &str, max_bytes: u64) -> PortResult<Option<Read>> {
+        let name = format!("objects.read({})", bucket_name(bucket));
+        self.gate
+            .call(name, || self.inner.read(bucket, key, max_bytes))
             .await
     }
     async fn copy(

@@ -21,7 +21,7 @@ use crate::keys;
 use crate::ports::{
     Bucket, EventPosition, EventQuery, EventRecord, EventTable, ExportRecord, Held, MIN_PART_BYTES,
     MarkStored, NotificationPosition, ObjectInfo, ObjectStore, PortResult, QuarantinePosition,
-    QuarantineRecord, StoreOutcome, UploadRecord,
+    QuarantineRecord, Read, StoreOutcome, UploadRecord,
 };
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
@@ -66,6 +66,7 @@ macro_rules! __object_store_checks {
             objects_round_trip,
             objects_etags,
             objects_size_limit,
+            objects_read_within_a_bound,
             objects_missing_and_delete,
             objects_copy,
             objects_written_in_parts,

@@ -203,6 +203,47 @@ pub async fn objects_size_limit(store: &dyn ObjectStore) {
     cleanup(store, Bucket::Process, &p).await;
 }
 
+/// `read` tells what `head` and `get` tell, in one step: the whole object within the bound,
+/// only its description above it, `None` when missing.
+pub async fn objects_read_within_a_bound(store: &dyn ObjectStore) {
+    let p = prefix("read");
+    let key = format!("{p}x.json");
+    let bytes = br#"{"read":"within"}"#;
+    let stored = put(store, Bucket::Process, &key, bytes).await;
+    let n = bytes.len() as u64;
+    for max in [n, n + 1, u64::MAX] {
+        match ok("read within", store.read(Bucket::Process, &key, max).await) {
+            Some(Read::Whole(o)) => {
+                assert_same_object(&o.info, &stored, "read (whole)");
+                assert_eq!(
+                    &o.bytes[..],
+                    bytes,
+                    "conformance: read must return the content"
+                );
+            }
+            other => panic!("conformance: read with max_bytes {max} of {n} bytes: {other:?}"),
+        }
+    }
+    for max in [0, n - 1] {
+        match ok("read above", store.read(Bucket::Process, &key, max).await) {
+            Some(Read::TooLarge(info)) => assert_same_object(&info, &stored, "read (too large)"),
+            other => panic!(
+                "conformance: read with max_bytes {max} of {n} bytes must describe it as too large, got {other:?}"
+            ),
+        }
+    }
+    let missing = format!("{p}missing.json");
+    assert!(
+        ok(
+            "read missing",
+            store.read(Bucket::Process, &missing, 10).await
+        )
+        .is_none(),
+        "conformance: read of a missing object must be None"
+    );
+    cleanup(store, Bucket::Process, &p).await;
+}
+
 /// Missing objects are `None` everywhere; delete is idempotent.
 pub async fn objects_missing_and_delete(store: &dyn ObjectStore) {
     let p = prefix("missing");

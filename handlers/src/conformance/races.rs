@@ -34,7 +34,7 @@ use crate::intake::Intake;
 use crate::keys;
 use crate::ports::{
     Bucket, Dispatcher, EventQuery, ExportRecord, Notifier, Object, ObjectInfo, ObjectStore,
-    ObjectWriter, PortError, PortResult, PresignedRequest, Presigner, report_key,
+    ObjectWriter, PortError, PortResult, PresignedRequest, Presigner, Read, report_key,
 };
 use crate::processor::{Outcome, ProcessError, Processor};
 use crate::wiring::Ports;
@@ -1440,6 +1440,9 @@ impl ObjectStore for Hooked {
     }
     async fn get(&self, bucket: Bucket, key: &str, max_bytes: u64) -> PortResult<Option<Object>> {
         self.inner.get(bucket, key, max_bytes).await
+    }
+    async fn read(&self, bucket: Bucket, key: &str, max_bytes: u64) -> PortResult<Option<Read>> {
+        self.inner.read(bucket, key, max_bytes).await
     }
     async fn copy(
         &self,
