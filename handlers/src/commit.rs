@@ -8,7 +8,7 @@
 //! 1. **Ledger**: a final upload is not committed again (a replay, or other content).
 //! 2. **Pre-check**: conflicts with events other uploads hold are found before anything is
 //!    written, so the common conflict (changed content re-sent under old eventIds) writes
-//!    nothing at all.
+//!    nothing at all. (Skipped for a lone event: its conditional hold writes nothing either.)
 //! 3. **Hold** the events in chunks of [`CHUNK`], each event on its own condition, tagged
 //!    with the upload id and ETag. Held events are invisible.
 //! 4. **Mark stored**: the commit point. All held events are listed from here on, at once.
@@ -110,9 +110,13 @@ pub async fn store_events_after(
         }
     }
 
-    // 2. The pre-check (in chunks too: a backend reads them in batches).
-    for chunk in distinct.chunks(CHUNK) {
-        conflicts.extend(table.find_conflicts(upload, chunk).await?);
+    // 2. The pre-check (in chunks too: a backend reads them in batches). A lone event needs
+    // none: its hold is conditional, and a conflicting hold writes nothing, which is all the
+    // pre-check would have spared (a round trip per single-event object saved).
+    if distinct.len() > 1 {
+        for chunk in distinct.chunks(CHUNK) {
+            conflicts.extend(table.find_conflicts(upload, chunk).await?);
+        }
     }
     if !conflicts.is_empty() {
         return Ok(StoreOutcome::Conflict {
