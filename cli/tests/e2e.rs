@@ -1414,10 +1414,19 @@ fn an_upload_url_used_again_never_changes_its_upload(backend: Backend) {
                 assert_eq!(q.items.len(), 1, "{when}: {:?}", q.items);
             }
         };
-        let again = put(valid.clone()).await;
+        let mut again = put(valid.clone()).await;
+        // On AWS the outcome is recorded before the original object is deleted, so for a
+        // moment the key is still taken (If-None-Match: 412); S3 takes the PUT once it is free.
+        for _ in 0..100 {
+            if backend != Backend::Aws || again != 412 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            again = put(valid.clone()).await;
+        }
         match backend {
             Backend::Embedded => assert_eq!(again, 409, "a second PUT after the outcome"),
-            Backend::Aws => assert_eq!(again, 200, "S3 takes it while the key is free"),
+            Backend::Aws => assert_eq!(again, 200, "S3 takes it once the key is free"),
         }
         unchanged("after a second PUT").await;
 
