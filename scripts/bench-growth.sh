@@ -15,8 +15,7 @@ what="${1:-all}"
 logs="${EP_GROWTH_LOGS:-target/bench-growth}"
 mkdir -p "$logs"
 
-cargo bench -p eventpulse-cli --bench local --no-run >/dev/null 2>&1 ||
-    cargo bench -p eventpulse-cli --bench local --no-run
+cargo bench -q -p eventpulse-cli --bench local --no-run
 
 run() { # label objects events
     local label="$1" log="$logs/$1.log"
@@ -55,7 +54,7 @@ ingest() {
         # shellcheck disable=SC2086
         set -- $cfg
         local log
-        log="$(EP_BENCH_WARMUP_OBJECTS="${EP_BENCH_WARMUP_OBJECTS:-20}" run "ingest-$1" "$2" "$3")"
+        log="$(run "ingest-$1" "$2" "$3")"
         echo "- $2 objects × $1 events:"
         echo "    $(field "$log" 'ingest only')"
         echo "    $(field "$log" 'server: per-object processing')"
