@@ -220,7 +220,12 @@ setup_cargo_deny() {
         echo "cargo-deny $CARGO_DENY_VERSION up to date ($CARGO_DENY_ROOT)"
         return 0
     fi
-    cargo install --locked --force --root "$CARGO_DENY_ROOT" "cargo-deny@$CARGO_DENY_VERSION"
+    # A lint tool run for seconds: built quickly (no LTO, opt-level 1, many codegen units)
+    # rather than to run fast; its release profile took ~270 s of a cold CI run.
+    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+        CARGO_PROFILE_RELEASE_CODEGEN_UNITS=64 CARGO_PROFILE_RELEASE_DEBUG=false \
+        CARGO_PROFILE_RELEASE_STRIP=true \
+        cargo install --locked --force --root "$CARGO_DENY_ROOT" "cargo-deny@$CARGO_DENY_VERSION"
 }
 
 # `cargo deny check advisories` needs the RustSec advisory database, which cargo-deny clones

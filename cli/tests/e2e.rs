@@ -180,18 +180,19 @@ fn every_example_ends_in_the_expected_state_with_the_expected_report(backend: Ba
                         let stored = ep.all_events(&Default::default()).await.unwrap();
                         assert_eq!(stored.len(), events.len(), "{folder}/{name}");
                         // Stored exactly as uploaded (numbers compared by value).
+                        let expected = events[0].body.to_value().unwrap();
                         let first = serde_json::to_value(
                             &stored
                                 .iter()
                                 .find(|s| {
                                     serde_json::to_value(&s.event).unwrap()["eventId"]
-                                        == events[0].body["eventId"]
+                                        == expected["eventId"]
                                 })
                                 .unwrap()
                                 .event,
                         )
                         .unwrap();
-                        assert_eq!(first["occurredAt"], events[0].body["occurredAt"], "{name}");
+                        assert_eq!(first["occurredAt"], expected["occurredAt"], "{name}");
                         assert_eq!(folder, "valid", "{name} was accepted offline");
                     }
                     Verdict::Rejected(expected) => {

@@ -7,9 +7,12 @@
 //! the pipeline stores.
 
 use chrono::Datelike;
+use eventpulse_contract_rt::EventJson;
 use eventpulse_contract_rt::json::ParseError;
 use eventpulse_contract_rt::rt::OccurredAt;
+use eventpulse_contract_rt::tree::{self, Node, Top};
 use eventpulse_contract_rt::validate::{CompileError, Rejection, SchemaErrors, Validator};
+use eventpulse_generated::check;
 use eventpulse_generated::types::{EventError, ReasonCode, TypedEvent};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -22,8 +25,9 @@ pub struct ParsedEvent {
     pub event_id: String,
     pub event_type: String,
     pub occurred_at: OccurredAt,
-    /// The event exactly as uploaded (key order kept).
-    pub body: Value,
+    /// The event as uploaded, as compact JSON text (key order kept, numbers and strings
+    /// spelled as serde_json spells them): what the table stores and responses carry.
+    pub body: EventJson,
     /// Hex SHA-256 of the event's canonical JSON (keys sorted, no white space): two uploads
     /// of the same event have the same hash whatever their formatting or key order.
     pub content_hash: String,
@@ -36,7 +40,8 @@ impl ParsedEvent {
     /// one (and refused the object otherwise), but does not keep it: nothing downstream needs
     /// it, and holding a second copy of every event doubled what an object costs to free.
     pub fn typed(&self) -> Result<TypedEvent, String> {
-        typed_view(&self.event_type, &self.body)
+        let body = self.body.to_value().map_err(|e| e.to_string())?;
+        typed_view(&self.event_type, &body)
     }
 }
 
@@ -99,6 +104,100 @@ impl Intake {
     }
 
     pub fn check(&self, bytes: &[u8]) -> Verdict {
+        match self.fast(bytes) {
+            Some(events) => Verdict::Accepted(events),
+            None => self.full(bytes),
+        }
+    }
+
+    /// The fast path alone (see [`Self::check`]), for the tests and benchmarks that hold it
+    /// to the full one.
+    pub fn check_fast(&self, bytes: &[u8]) -> Option<Vec<ParsedEvent>> {
+        self.fast(bytes)
+    }
+
+    /// The full path alone: what [`Self::check`] answers whenever the fast path declines.
+    pub fn check_full(&self, bytes: &[u8]) -> Verdict {
+        self.full(bytes)
+    }
+
+    /// The fast path: a borrowed tree and the generated checks (`eventpulse_generated::check`)
+    /// instead of `serde_json::Value` and jsonschema. It only ever accepts: `Some` when the
+    /// object is certainly valid, with exactly the events [`Self::full`] would make of it;
+    /// `None` for anything else (invalid, or valid in a way it does not handle, such as
+    /// integers spelled `2.0`), which [`Self::full`] then judges and explains.
+    fn fast(&self, bytes: &[u8]) -> Option<Vec<ParsedEvent>> {
+        if bytes.len() > self.validator.max_bytes() {
+            return None;
+        }
+        let text = std::str::from_utf8(bytes).ok()?;
+        if text.starts_with('\u{feff}') {
+            return None;
+        }
+        let (min, max) = check::BATCH_ITEMS.unwrap_or((usize::MAX, 0));
+        let mut scratch = Scratch::default();
+        let mut out = Vec::new();
+        let top = tree::parse_each(text, |index, node| {
+            if index >= max {
+                return false;
+            }
+            match self.fast_event(index, &node, &mut scratch) {
+                Some(e) => {
+                    out.push(e);
+                    true
+                }
+                None => false,
+            }
+        })?;
+        match top {
+            Top::Array(n) if n >= min => Some(out),
+            Top::Array(_) => None,
+            Top::Other(node) => Some(vec![self.fast_event(0, &node, &mut scratch)?]),
+        }
+    }
+
+    /// One event of the fast path: checked, then mapped as [`parsed`] maps it.
+    fn fast_event(
+        &self,
+        index: usize,
+        node: &Node<'_>,
+        scratch: &mut Scratch,
+    ) -> Option<ParsedEvent> {
+        let members = node.as_object()?;
+        let event_type = node.get("type")?.as_str()?;
+        if !check::event_of_type(event_type)?(node) {
+            return None;
+        }
+        let event_id = node.get("eventId")?.as_str()?;
+        let occurred_text = node.get("occurredAt")?.as_str()?;
+        let occurred_at: OccurredAt = occurred_text.parse().ok()?;
+        if !(0..=9999).contains(&occurred_at.utc().year()) {
+            return None;
+        }
+        scratch.canonical.clear();
+        write_hashed_members(members, occurred_text, &mut scratch.canonical);
+        if scratch.canonical.len() > self.max_event_bytes {
+            return None;
+        }
+        let content_hash = lower_hex(&Sha256::digest(&scratch.canonical[..]));
+        // The generated checks and the generated types come from the same schema, so an
+        // event the checks accept reads as its type; unlike the full path, no typed copy is
+        // made to prove it here (tests/fast_path.rs and the fuzz properties do, for every
+        // event they accept).
+        let body = EventJson::from_raw(serde_json::value::to_raw_value(node).ok()?);
+        Some(ParsedEvent {
+            index,
+            event_id: event_id.to_string(),
+            event_type: event_type.to_string(),
+            occurred_at,
+            canonical_bytes: scratch.canonical.len(),
+            content_hash,
+            body,
+        })
+    }
+
+    /// The full path: `serde_json::Value` and the jsonschema validator, with every error.
+    fn full(&self, bytes: &[u8]) -> Verdict {
         // Each event is mapped (typed view, canonical JSON, hash) right after it is validated,
         // while it is in cache; one buffer holds every event's canonical JSON in turn.
         let mut canonical = Vec::with_capacity(2048);
@@ -209,6 +308,37 @@ impl Intake {
     }
 }
 
+/// What the fast path reuses from one event to the next.
+#[derive(Default)]
+struct Scratch {
+    canonical: Vec<u8>,
+}
+
+/// [`write_hashed_form`] of an event read as a [`Node`]: its canonical JSON with
+/// `occurredAt` (whose text is `occurred_at`) in its canonical spelling.
+fn write_hashed_members(
+    members: &[(std::borrow::Cow<'_, str>, Node<'_>)],
+    occurred_at: &str,
+    out: &mut Vec<u8>,
+) {
+    let respelled = canonical_occurred_at(occurred_at).filter(|c| c != occurred_at);
+    let mut order = [0u8; tree::MAX_FAST_MEMBERS];
+    out.push(b'{');
+    for (i, &m) in tree::sorted(members, &mut order).iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let (k, v) = &members[usize::from(m)];
+        tree::write_cow(k, out);
+        out.push(b':');
+        match &respelled {
+            Some(c) if k == "occurredAt" => tree::write_str(c, out),
+            _ => tree::write_canonical(v, out),
+        }
+    }
+    out.push(b'}');
+}
+
 fn parsed(index: usize, body: Value, canonical: &mut Vec<u8>) -> Result<ParsedEvent, String> {
     let field = |name: &str| {
         body.get(name)
@@ -232,7 +362,7 @@ fn parsed(index: usize, body: Value, canonical: &mut Vec<u8>) -> Result<ParsedEv
         event_id,
         event_type,
         occurred_at,
-        body,
+        body: EventJson::from_value(&body).map_err(|e| e.to_string())?,
         content_hash,
     })
 }
@@ -618,7 +748,10 @@ mod tests {
             panic!("refused 2.0 as an integer")
         };
         // Stored as uploaded...
-        assert_eq!(events[0].body["data"]["amountMinor"], json!(100.0));
+        assert_eq!(
+            events[0].body.to_value().unwrap()["data"]["amountMinor"],
+            json!(100.0)
+        );
         // ...typed as the integer it is.
         let Ok(TypedEvent::OrderPlacedEvent(o)) = &events[0].typed() else {
             panic!()
@@ -716,7 +849,9 @@ mod tests {
         };
         assert_eq!(
             e[0].content_hash,
-            hex::encode(Sha256::digest(canonical_reference(&e[0].body).as_bytes()))
+            hex::encode(Sha256::digest(
+                canonical_reference(&e[0].body.to_value().unwrap()).as_bytes()
+            ))
         );
     }
 

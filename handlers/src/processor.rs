@@ -213,24 +213,20 @@ impl Processor {
         };
 
         let now = self.clock.now();
-        // Each body becomes its JSON text once, here; from now on it is passed as text.
+        // Each body has been JSON text since intake; it is passed on as text.
         let records: Vec<EventRecord> = events
             .into_iter()
-            .map(|e| {
-                Ok(EventRecord {
-                    owner: owner.into(),
-                    occurred_at: e.occurred_at.utc(),
-                    body: eventpulse_contract_rt::EventJson::from_value(&e.body).map_err(
-                        |err| ProcessError::Internal(format!("event {}: {err}", e.event_id)),
-                    )?,
-                    event_id: e.event_id,
-                    event_type: e.event_type,
-                    content_hash: e.content_hash,
-                    received_at: now,
-                    upload_id: upload_id.into(),
-                })
+            .map(|e| EventRecord {
+                owner: owner.into(),
+                occurred_at: e.occurred_at.utc(),
+                body: e.body,
+                event_id: e.event_id,
+                event_type: e.event_type,
+                content_hash: e.content_hash,
+                received_at: now,
+                upload_id: upload_id.into(),
             })
-            .collect::<Result<_, ProcessError>>()?;
+            .collect();
         let upload = UploadRecord {
             owner: owner.into(),
             upload_id: upload_id.into(),

@@ -102,6 +102,8 @@ fn generated_lib(released: &[u64]) -> String {
 //!   ignored, an event of an unknown type read as `UnknownEvent`. The client uses these.
 //! - [`api`]: the server interface of `openapi.yaml` without a server: the [`api::EventPulseApi`]
 //!   trait, typed requests and responses, and the operation tables.
+//! - [`check`]: a boolean check per event type from the upload-object schema, for intake's
+//!   fast path (certainly valid, or left to the full validator).
 //! - [`OPENAPI_YAML`] (and [`OPENAPI_JSON`]) and [`UPLOAD_OBJECT_SCHEMA`]: the published documents;
 //!   [`RELEASED_SCHEMAS`]: the upload-object schema of every released version.
 //!
@@ -114,6 +116,9 @@ fn generated_lib(released: &[u64]) -> String {
 #[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, missing_docs, unused, rustdoc::bare_urls)]
 pub mod api;
+#[rustfmt::skip]
+#[allow(clippy::all, clippy::pedantic, missing_docs, unused)]
+pub mod check;
 #[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, missing_docs, unused, rustdoc::bare_urls)]
 pub mod reader;

@@ -4,6 +4,7 @@
 
 pub mod apigw_gen;
 pub mod bundle;
+pub mod check_gen;
 pub mod client_gen;
 pub mod compat;
 pub mod crates_gen;
@@ -85,6 +86,7 @@ pub fn contract(root: &Path) -> Result<Contract> {
 /// Computes every artifact from the sources under `root`, writing nothing.
 pub fn generate(root: &Path) -> Result<Vec<Artifact>> {
     let Contract {
+        bundle,
         bundle_text,
         spec,
         spec_text,
@@ -116,6 +118,10 @@ pub fn generate(root: &Path) -> Result<Vec<Artifact>> {
     out.push(Artifact {
         path: "generated/src/reader.rs".into(),
         contents: types_gen::generate(&reader_components)?,
+    });
+    out.push(Artifact {
+        path: "generated/src/check.rs".into(),
+        contents: check_gen::generate(&bundle)?,
     });
     let server = server_gen::generate(&spec, &components)?;
     out.push(Artifact {

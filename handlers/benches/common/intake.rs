@@ -1,5 +1,5 @@
 // The intake benchmark, shared by `../intake.rs` (the system allocator, as the processor Lambda
-// runs) and `../intake_mimalloc.rs` (mimalloc, as the `eventpulse` binary runs).
+// runs) and `../intake_mimalloc.rs` (mimalloc, for comparison).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use eventpulse_handlers::intake::{Intake, Verdict};

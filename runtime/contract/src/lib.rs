@@ -4,6 +4,9 @@
 //! - [`rt`]: the few types generated code refers to instead of typify's (`OccurredAt`), and
 //!   [`EventJson`], an event as stored JSON text.
 //! - [`json`]: strict JSON intake.
+//! - [`tree`]: intake's fast path: a borrowed JSON tree, read by the same parser, and the
+//!   writers of its compact and canonical JSON; [`formats`]: the formats its generated checks
+//!   assert (conservatively).
 //! - [`validate`]: the upload-object validator, compiled from the bundle text it is given
 //!   (the published one is `eventpulse_generated::UPLOAD_OBJECT_SCHEMA`).
 //! - [`error`]: [`ApiError`], the one error an API operation ends with.
@@ -14,10 +17,12 @@
 //! The HTTP runtime that serves these (axum) is `eventpulse-server-rt`.
 
 pub mod error;
+pub mod formats;
 pub mod json;
 pub mod operation;
 pub mod request;
 pub mod rt;
+pub mod tree;
 pub mod validate;
 
 pub use error::{ApiError, MAX_ERRORS, PROBLEM_BASE, Violation};

@@ -128,6 +128,11 @@ impl EventJson {
         serde_json::value::RawValue::from_string(text).map(|raw| Self(raw.into()))
     }
 
+    /// Text already known to be one JSON value (`serde_json::value::to_raw_value` wrote it).
+    pub fn from_raw(raw: Box<serde_json::value::RawValue>) -> Self {
+        Self(raw.into())
+    }
+
     /// The compact JSON of `value`, keys in their order.
     pub fn from_value(value: &serde_json::Value) -> Result<Self, serde_json::Error> {
         serde_json::value::to_raw_value(value).map(|raw| Self(raw.into()))

@@ -1,0 +1,566 @@
+//! A borrowed JSON tree for intake's fast path, and the writers that turn it back into JSON.
+//!
+//! `serde_json::Value` (with `preserve_order`) costs an index map, a hash of every key and
+//! an owned `String` per key and string value: about half of intake's time. A [`Node`]
+//! borrows every string that has no escape from the uploaded text and keeps object members
+//! in a `Vec`, in document order. It is read by the same `serde_json` deserializer as
+//! [`crate::json::parse`], so syntax, numbers, UTF-8 and nesting are judged identically.
+//!
+//! The fast path may only ever be stricter than the strict parser, never more lenient: every
+//! document [`parse_each`] accepts, [`crate::json::parse_each`] accepts with the same values.
+//! Whatever it declines (`None`: syntax errors, duplicate keys, budgets, objects with many
+//! keys) goes to the strict parser, which says precisely what is wrong.
+
+use crate::json::{MAX_CONTAINERS, MAX_VALUES};
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::fmt;
+
+/// One JSON value; numbers as `serde_json` reads them (non-negative integers `U64`,
+/// negative ones `I64`, anything else `F64`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node<'a> {
+    Null,
+    Bool(bool),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Str(Cow<'a, str>),
+    Array(Vec<Node<'a>>),
+    /// Members in document order; keys are unique.
+    Object(Vec<(Cow<'a, str>, Node<'a>)>),
+}
+
+impl<'a> Node<'a> {
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_object(&self) -> Option<&[(Cow<'a, str>, Node<'a>)]> {
+        match self {
+            Node::Object(m) => Some(m),
+            _ => None,
+        }
+    }
+    pub fn as_array(&self) -> Option<&[Node<'a>]> {
+        match self {
+            Node::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+    /// The member `key` of an object.
+    pub fn get(&self, key: &str) -> Option<&Node<'a>> {
+        self.as_object()?
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+    /// The value of an integer, as JSON Schema's `integer` type and `minimum`/`maximum`
+    /// compare it. `None` for floats, even integral ones (`2.0`): the fast path leaves those
+    /// to the full validator.
+    pub fn as_integer(&self) -> Option<i128> {
+        match *self {
+            Node::U64(n) => Some(n.into()),
+            Node::I64(n) => Some(n.into()),
+            _ => None,
+        }
+    }
+    pub fn is_number(&self) -> bool {
+        matches!(self, Node::U64(_) | Node::I64(_) | Node::F64(_))
+    }
+}
+
+/// Most members an object may have on the fast path: duplicates are looked for by a linear
+/// scan, which stays cheap only for small objects (events have a handful of keys). Larger
+/// objects go to the strict parser.
+pub const MAX_FAST_MEMBERS: usize = 32;
+
+/// What [`parse_each`] read at the top: an array, whose elements went to the callback, or
+/// another value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Top<'a> {
+    Array(usize),
+    Other(Node<'a>),
+}
+
+/// Parses `text` (already checked: size, UTF-8, byte order mark, emptiness) handing each
+/// element of a top-level array to `each` as soon as it is read; `each` returns `false` to
+/// stop. `None` when the document is declined (any error, a budget spent, a large object)
+/// or `each` stopped: the caller then takes the strict path.
+pub fn parse_each<'a>(
+    text: &'a str,
+    mut each: impl FnMut(usize, Node<'a>) -> bool,
+) -> Option<Top<'a>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let budget = Budget {
+        values: Cell::new(MAX_VALUES),
+        containers: Cell::new(MAX_CONTAINERS),
+    };
+    let top = TopSeed {
+        each: &mut each,
+        budget: &budget,
+    }
+    .deserialize(&mut de)
+    .ok()?;
+    de.end().ok()?;
+    Some(top)
+}
+
+/// Parses one whole document like [`parse_each`], without streaming.
+pub fn parse(text: &str) -> Option<Node<'_>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let budget = Budget {
+        values: Cell::new(MAX_VALUES),
+        containers: Cell::new(MAX_CONTAINERS),
+    };
+    let node = NodeSeed { budget: &budget }.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(node)
+}
+
+/// The same allowance as the strict parser's, spent on keys as well as values, so that the
+/// fast path declines whatever the strict parser would refuse for size.
+struct Budget {
+    values: Cell<usize>,
+    containers: Cell<usize>,
+}
+
+impl Budget {
+    fn value<E: serde::de::Error>(&self) -> Result<(), E> {
+        spend(&self.values)
+    }
+    fn container<E: serde::de::Error>(&self) -> Result<(), E> {
+        spend(&self.values)?;
+        spend(&self.containers)
+    }
+}
+
+fn spend<E: serde::de::Error>(left: &Cell<usize>) -> Result<(), E> {
+    let n = left
+        .get()
+        .checked_sub(1)
+        .ok_or_else(|| E::custom("budget"))?;
+    left.set(n);
+    Ok(())
+}
+
+struct TopSeed<'b, F> {
+    each: &'b mut F,
+    budget: &'b Budget,
+}
+
+impl<'de, F: FnMut(usize, Node<'de>) -> bool> DeserializeSeed<'de> for TopSeed<'_, F> {
+    type Value = Top<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Top<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(usize, Node<'de>) -> bool> Visitor<'de> for TopSeed<'_, F> {
+    type Value = Top<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top<'de>, A::Error> {
+        self.budget.container()?;
+        let mut n = 0;
+        while let Some(v) = seq.next_element_seed(NodeSeed {
+            budget: self.budget,
+        })? {
+            if !(self.each)(n, v) {
+                return Err(A::Error::custom("stopped"));
+            }
+            n += 1;
+        }
+        Ok(Top::Array(n))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Top<'de>, A::Error> {
+        NodeSeed {
+            budget: self.budget,
+        }
+        .visit_map(map)
+        .map(Top::Other)
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Top<'de>, E> {
+        Ok(Top::Other(Node::Bool(v)))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Top<'de>, E> {
+        Ok(Top::Other(Node::I64(v)))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Top<'de>, E> {
+        Ok(Top::Other(Node::U64(v)))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Top<'de>, E> {
+        Ok(Top::Other(Node::F64(v)))
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Top<'de>, E> {
+        Ok(Top::Other(Node::Str(Cow::Borrowed(v))))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Top<'de>, E> {
+        Ok(Top::Other(Node::Str(Cow::Owned(v.to_owned()))))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Top<'de>, E> {
+        Ok(Top::Other(Node::Null))
+    }
+}
+
+#[derive(Clone, Copy)]
+struct NodeSeed<'b> {
+    budget: &'b Budget,
+}
+
+impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
+    type Value = Node<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Node<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NodeSeed<'_> {
+    type Value = Node<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Node<'de>, E> {
+        self.budget.value()?;
+        Ok(Node::Bool(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Node<'de>, E> {
+        self.budget.value()?;
+        Ok(Node::I64(v))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Node<'de>, E> {
+        self.budget.value()?;
+        Ok(Node::U64(v))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Node<'de>, E> {
+        self.budget.value()?;
+        Ok(Node::F64(v))
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Node<'de>, E> {
+        self.budget.value()?;
+        Ok(Node::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Node<'de>, E> {
+        self.budget.value()?;
+        Ok(Node::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Node<'de>, E> {
+        self.budget.value()?;
+        Ok(Node::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
+        self.budget.container()?;
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(self)? {
+            items.push(v);
+        }
+        Ok(Node::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
+        self.budget.container()?;
+        let mut members: Vec<(Cow<'de, str>, Node<'de>)> = Vec::with_capacity(4);
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            self.budget.value()?;
+            if members.len() == MAX_FAST_MEMBERS || members.iter().any(|(k, _)| *k == key) {
+                return Err(A::Error::custom("declined"));
+            }
+            let value = map.next_value_seed(self)?;
+            members.push((key, value));
+        }
+        Ok(Node::Object(members))
+    }
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+}
+
+/// Written by serde_json itself, members in document order: `serde_json::to_string` of a
+/// `Node` is byte for byte that of the `Value` (with `preserve_order`) the strict parser
+/// builds from the same text, and `serde_json::value::to_raw_value` makes the stored text
+/// without parsing it again.
+impl serde::Serialize for Node<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Node::Null => s.serialize_unit(),
+            Node::Bool(b) => s.serialize_bool(*b),
+            Node::U64(n) => s.serialize_u64(*n),
+            Node::I64(n) => s.serialize_i64(*n),
+            Node::F64(f) => s.serialize_f64(*f),
+            Node::Str(t) => s.serialize_str(t),
+            Node::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for v in items {
+                    seq.serialize_element(v)?;
+                }
+                seq.end()
+            }
+            Node::Object(members) => {
+                let mut map = s.serialize_map(Some(members.len()))?;
+                for (k, v) in members {
+                    map.serialize_entry(&**k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// Appends `node` as canonical JSON: keys sorted by their UTF-8 bytes, no white space, every
+/// scalar spelled as `serde_json` spells it (the content hash is taken of this, so it must
+/// stay byte for byte what intake has always hashed).
+pub fn write_canonical(node: &Node<'_>, out: &mut Vec<u8>) {
+    match node {
+        Node::Object(members) => {
+            out.push(b'{');
+            let mut order = [0u8; MAX_FAST_MEMBERS];
+            for (i, &m) in sorted(members, &mut order).iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let (k, v) = &members[usize::from(m)];
+                write_cow(k, out);
+                out.push(b':');
+                write_canonical(v, out);
+            }
+            out.push(b'}');
+        }
+        Node::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(b']');
+        }
+        scalar => write_scalar(scalar, out),
+    }
+}
+
+/// The positions of an object's members sorted by key (keys are unique, so an unstable sort
+/// is exact), in `order`, without allocating. The tree never holds more than
+/// [`MAX_FAST_MEMBERS`] members in one object.
+pub fn sorted<'o>(
+    members: &[(Cow<'_, str>, Node<'_>)],
+    order: &'o mut [u8; MAX_FAST_MEMBERS],
+) -> &'o [u8] {
+    let order = &mut order[..members.len().min(MAX_FAST_MEMBERS)];
+    for (i, slot) in order.iter_mut().enumerate() {
+        *slot = i as u8;
+    }
+    order.sort_unstable_by(|&a, &b| {
+        members[usize::from(a)]
+            .0
+            .as_bytes()
+            .cmp(members[usize::from(b)].0.as_bytes())
+    });
+    order
+}
+
+/// A string of the tree as JSON: one borrowed from the document had no escape in it, and
+/// JSON text holds no raw control character or unescaped quote, so it is copied as it is.
+// The `Cow` is the point: whether it is borrowed says whether it needs escaping.
+#[allow(clippy::ptr_arg)]
+pub fn write_cow(s: &Cow<'_, str>, out: &mut Vec<u8>) {
+    match s {
+        Cow::Borrowed(b) => {
+            out.push(b'"');
+            out.extend_from_slice(b.as_bytes());
+            out.push(b'"');
+        }
+        Cow::Owned(o) => write_str(o, out),
+    }
+}
+
+fn write_scalar(node: &Node<'_>, out: &mut Vec<u8>) {
+    match *node {
+        Node::Null => out.extend_from_slice(b"null"),
+        Node::Bool(true) => out.extend_from_slice(b"true"),
+        Node::Bool(false) => out.extend_from_slice(b"false"),
+        Node::U64(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+        Node::I64(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+        // serde_json's own float spelling (`1e300`, not ryu's `1e+300`); writing to memory
+        // cannot fail.
+        Node::F64(f) => {
+            let _ = serde_json::to_writer(&mut *out, &f);
+        }
+        Node::Str(ref s) => write_cow(s, out),
+        Node::Array(_) | Node::Object(_) => {}
+    }
+}
+
+/// Appends `s` as a JSON string, escaped as `serde_json` escapes: `"` and `\`, the short
+/// escapes `\b \f \n \r \t`, other control characters as `\u00xx` (lowercase hex), nothing
+/// else.
+pub fn write_str(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x0C => b"\\f",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1F => {
+                out.extend_from_slice(&bytes[start..i]);
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[usize::from(b >> 4)],
+                    HEX[usize::from(b & 0xF)],
+                ]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escape);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compact_like_serde(text: &str) {
+        let node = parse(text).expect("fast path takes it");
+        let value: serde_json::Value = serde_json::from_str(text).expect("json");
+        assert_eq!(
+            serde_json::to_string(&node).unwrap(),
+            value.to_string(),
+            "{text}"
+        );
+        let mut canonical = Vec::new();
+        write_canonical(&node, &mut canonical);
+        let sorted: serde_json::Value = serde_json::from_slice(&canonical).unwrap();
+        assert_eq!(
+            sorted, value,
+            "{text}: canonical JSON reads as the same value"
+        );
+    }
+
+    #[test]
+    fn writes_what_serde_json_writes() {
+        for text in [
+            r#"{"b":1,"a":[true,false,null,-3,1.5,1e2,2.0,1E-7,1e300,-2.5e-300,0.1,123456789012345678901234567890]}"#,
+            r#"{"s":"plain","e":"esc \" \\ \/ \b\f\n\r\t \u0001 \u001f \u007f é \ud83d\ude00"}"#,
+            r#"{"\u00e9\n":"key with escapes","k":-0,"f":-0.0,"big":18446744073709551615}"#,
+            r#"[1, 2 ,{ "x" : [ ] , "y" : { } }]"#,
+            r#""top""#,
+            "12",
+        ] {
+            compact_like_serde(text);
+        }
+    }
+
+    #[test]
+    fn every_control_character_is_escaped_like_serde_json() {
+        for c in (0u8..0x80).map(char::from) {
+            let s = format!("a{c}b");
+            let mut out = Vec::new();
+            write_str(&s, &mut out);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&s).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn canonical_sorts_keys_by_bytes() {
+        let node = parse(r#"{"b":{"z":1,"é":2,"a":3},"a":[{"y":1,"x":2}],"B":0}"#).unwrap();
+        let mut out = Vec::new();
+        write_canonical(&node, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"B":0,"a":[{"x":2,"y":1}],"b":{"a":3,"z":1,"é":2}}"#
+        );
+    }
+
+    #[test]
+    fn declines_what_the_strict_parser_refuses() {
+        for text in [
+            r#"{"a":1,"a":2}"#,
+            r#"{"a":1} x"#,
+            "[1,]",
+            "NaN",
+            "1e400",
+            &"[".repeat(200),
+        ] {
+            assert!(parse(text).is_none(), "{text}");
+        }
+        let many: String = format!(
+            "{{{}}}",
+            (0..=MAX_FAST_MEMBERS)
+                .map(|i| format!("\"k{i}\":0"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert!(
+            parse(&many).is_none(),
+            "large objects go to the strict parser"
+        );
+    }
+
+    #[test]
+    fn streams_top_level_arrays_and_stops_when_told() {
+        let mut seen = Vec::new();
+        let top = parse_each(r#"[{"a":1},{"a":2},{"a":3}]"#, |i, n| {
+            seen.push((i, n.get("a").and_then(Node::as_integer)));
+            true
+        });
+        assert_eq!(top, Some(Top::Array(3)));
+        assert_eq!(seen, [(0, Some(1)), (1, Some(2)), (2, Some(3))]);
+        assert_eq!(parse_each("[1,2,3]", |i, _| i < 1), None);
+        assert!(matches!(
+            parse_each(r#"{"a":"b"}"#, |_, _| true),
+            Some(Top::Other(Node::Object(_)))
+        ));
+    }
+
+    #[test]
+    fn strings_without_escapes_are_borrowed() {
+        let text = r#"{"key":"value","esc":"a\nb"}"#;
+        let node = parse(text).unwrap();
+        let m = node.as_object().unwrap();
+        assert!(matches!(m[0].0, Cow::Borrowed(_)));
+        assert!(matches!(m[0].1, Node::Str(Cow::Borrowed(_))));
+        assert!(matches!(m[1].1, Node::Str(Cow::Owned(_))));
+    }
+}
