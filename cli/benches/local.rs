@@ -15,7 +15,7 @@
 //!     mixing first pages, pages filtered by type and next pages via the cursor (limit 50).
 //!
 //! Parameters (env): `EP_BENCH_OBJECTS` (200), `EP_BENCH_EVENTS` (100), `EP_BENCH_CONCURRENCY`
-//! (16), `EP_BENCH_WORKERS` (4, passed as `--workers`), `EP_BENCH_WARMUP_OBJECTS` (20),
+//! (16), `EP_BENCH_WORKERS` (16, the server's default, passed as `--workers`), `EP_BENCH_WARMUP_OBJECTS` (20),
 //! `EP_BENCH_CLIENTS` (16), `EP_BENCH_SECONDS` (10), `EP_BENCH_MAX_REQUESTS` (1000000);
 //! `TMPDIR` picks where the temp data dir goes (its filesystem is printed);
 //! `EP_BENCH_SERVER_BIN` runs another `eventpulse` binary as the server (e.g. the previous
@@ -81,7 +81,7 @@ impl Params {
             objects: env_num("EP_BENCH_OBJECTS", objects)?,
             events: env_num("EP_BENCH_EVENTS", events)?,
             concurrency: env_num("EP_BENCH_CONCURRENCY", 16)?,
-            workers: env_num("EP_BENCH_WORKERS", 4)?,
+            workers: env_num("EP_BENCH_WORKERS", 16)?,
             warmup_objects: env_num("EP_BENCH_WARMUP_OBJECTS", warmup)?,
             clients: env_num("EP_BENCH_CLIENTS", clients)?,
             seconds: env_num("EP_BENCH_SECONDS", seconds)?,

@@ -12,6 +12,9 @@
 //! 3. **Hold** the events in chunks of [`CHUNK`], each event on its own condition, tagged
 //!    with the upload id and ETag. Held events are invisible.
 //! 4. **Mark stored**: the commit point. All held events are listed from here on, at once.
+//!    It is asked for together with the last chunk's hold
+//!    ([`EventTable::hold_and_mark_stored`]): a backend that can take both in one atomic
+//!    step does (SQLite), the others take them one after the other.
 //!
 //! A crash between any two steps leaves the object in the process bucket and the upload
 //! pending, with some events held and none listed; the replay holds them again (a no-op for
@@ -19,7 +22,7 @@
 //! concurrent upload took an eventId after the pre-check) releases what was held and ends
 //! in the conflict quarantine.
 
-use crate::ports::{EventRecord, EventTable, Held, MarkStored, PortError, PortResult};
+use crate::ports::{EventRecord, EventTable, Held, HoldAndMark, MarkStored, PortError, PortResult};
 use crate::ports::{StoreOutcome, UploadRecord};
 use eventpulse_generated::types::UploadState;
 use std::collections::{HashMap, HashSet};
@@ -124,9 +127,27 @@ pub async fn store_events_after(
         });
     }
 
-    // 3. Hold, chunk by chunk.
+    // 3. Hold, chunk by chunk; 4. the commit point, taken with the last chunk (one step on a
+    // backend that can make it atomic, two otherwise).
     let (mut inserted, mut duplicates) = (0u64, repeats);
-    for (n, chunk) in distinct.chunks(CHUNK).enumerate() {
+    let chunks: Vec<&[EventRecord]> = distinct.chunks(CHUNK).collect();
+    let Some((last, earlier)) = chunks.split_last() else {
+        // No events (the schema refuses an empty batch; the rule holds regardless).
+        return Ok(match table.mark_stored(upload).await? {
+            MarkStored::Marked => StoreOutcome::Stored {
+                inserted: 0,
+                duplicates: repeats,
+                already: false,
+            },
+            MarkStored::AlreadyStored => StoreOutcome::Stored {
+                inserted: 0,
+                duplicates: 0,
+                already: true,
+            },
+            MarkStored::AlreadyFinal(state) => StoreOutcome::AlreadyFinal(state),
+        });
+    };
+    for (n, chunk) in earlier.iter().enumerate() {
         let held = table.hold_events(upload, chunk).await?;
         if held.len() != chunk.len() {
             return Err(PortError::permanent(format!(
@@ -142,38 +163,55 @@ pub async fn store_events_after(
             .map(|(e, _)| e.event_id.clone())
             .collect();
         if !lost.is_empty() {
-            let written = ((n + 1) * CHUNK).min(distinct.len());
-            release(table, upload, &distinct[..written]).await?;
+            release(table, upload, &distinct[..(n + 1) * CHUNK]).await?;
             return Ok(StoreOutcome::Conflict {
                 event_ids: in_document_order(events, lost),
             });
         }
-        for h in held {
-            match h {
-                Held::New => inserted += 1,
-                Held::Duplicate => duplicates += 1,
-                Held::Conflict => {}
-            }
-        }
+        count(&held, &mut inserted, &mut duplicates);
     }
-
-    // 4. The commit point.
-    match table.mark_stored(upload).await? {
-        MarkStored::Marked => Ok(StoreOutcome::Stored {
-            inserted,
-            duplicates,
-            already: false,
-        }),
-        MarkStored::AlreadyStored => Ok(StoreOutcome::Stored {
+    match table.hold_and_mark_stored(upload, last).await? {
+        HoldAndMark::Marked(held) => {
+            if held.len() != last.len() {
+                return Err(PortError::permanent(format!(
+                    "hold_and_mark_stored answered {} results for {} events",
+                    held.len(),
+                    last.len()
+                )));
+            }
+            count(&held, &mut inserted, &mut duplicates);
+            Ok(StoreOutcome::Stored {
+                inserted,
+                duplicates,
+                already: false,
+            })
+        }
+        HoldAndMark::Conflict(lost) => {
+            release(table, upload, &distinct).await?;
+            Ok(StoreOutcome::Conflict {
+                event_ids: in_document_order(events, lost),
+            })
+        }
+        HoldAndMark::AlreadyStored => Ok(StoreOutcome::Stored {
             inserted: 0,
             duplicates: 0,
             already: true,
         }),
-        MarkStored::AlreadyFinal(state) => {
+        HoldAndMark::AlreadyFinal(state) => {
             // Another run finalised the upload first (quarantined, or stored with other
             // content): these holds must never be listed, and are void already; drop them.
             release(table, upload, &distinct).await?;
             Ok(StoreOutcome::AlreadyFinal(state))
+        }
+    }
+}
+
+fn count(held: &[Held], inserted: &mut u64, duplicates: &mut u64) {
+    for h in held {
+        match h {
+            Held::New => *inserted += 1,
+            Held::Duplicate => *duplicates += 1,
+            Held::Conflict => {}
         }
     }
 }

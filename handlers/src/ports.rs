@@ -268,6 +268,22 @@ pub enum MarkStored {
     AlreadyFinal(UploadState),
 }
 
+/// What [`EventTable::hold_and_mark_stored`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldAndMark {
+    /// These eventIds (of the chunk, in its order) have other content under a live holder:
+    /// the upload was not marked. Some of the chunk's other events may be held (the caller
+    /// releases what it wrote), none is listed.
+    Conflict(Vec<String>),
+    /// Every event was held, one result each in order, and the upload is stored now.
+    Marked(Vec<Held>),
+    /// The upload already was stored with this ETag (a replay); nothing changed.
+    AlreadyStored,
+    /// It is final with another outcome or other content; it was not marked (the caller
+    /// releases what it held).
+    AlreadyFinal(UploadState),
+}
+
 /// Position in the oldest-first `(created_at, export_id, owner)` order of running exports
 /// (of every owner: two owners may use one export id at one instant).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -341,6 +357,41 @@ pub trait EventTable: Send + Sync {
     /// missing) and removes its quarantine entry, unless it is already final. From then on
     /// every event it holds for that ETag is listed, and stays listed.
     async fn mark_stored(&self, upload: &UploadRecord) -> PortResult<MarkStored>;
+
+    /// The last step of a commit: holds `events` (the object's last chunk, as
+    /// [`Self::hold_events`] does) and then, if none of them conflicts, marks the upload
+    /// stored (as [`Self::mark_stored`] does). A backend that can take both in one atomic
+    /// step overrides this (SQLite: one transaction, the last chunk's events written listed
+    /// at once, never held first); the default takes them one after the other, which the
+    /// commit rule makes as safe: a crash between the two is a crash before the mark.
+    async fn hold_and_mark_stored(
+        &self,
+        upload: &UploadRecord,
+        events: &[EventRecord],
+    ) -> PortResult<HoldAndMark> {
+        let held = self.hold_events(upload, events).await?;
+        if held.len() != events.len() {
+            return Err(PortError::permanent(format!(
+                "hold_events answered {} results for {} events",
+                held.len(),
+                events.len()
+            )));
+        }
+        let lost: Vec<String> = events
+            .iter()
+            .zip(&held)
+            .filter(|(_, h)| **h == Held::Conflict)
+            .map(|(e, _)| e.event_id.clone())
+            .collect();
+        if !lost.is_empty() {
+            return Ok(HoldAndMark::Conflict(lost));
+        }
+        Ok(match self.mark_stored(upload).await? {
+            MarkStored::Marked => HoldAndMark::Marked(held),
+            MarkStored::AlreadyStored => HoldAndMark::AlreadyStored,
+            MarkStored::AlreadyFinal(state) => HoldAndMark::AlreadyFinal(state),
+        })
+    }
 
     /// Drops `upload`'s holds on these events (after a conflict found mid-commit, or when
     /// the upload turned out final): events no one else holds and no one lists are deleted.

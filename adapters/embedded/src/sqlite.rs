@@ -26,8 +26,8 @@ use eventpulse_contract_rt::EventJson;
 use eventpulse_generated::types::{ExportState, Notification, ReasonCode, UploadState};
 use eventpulse_handlers::ports::{
     EventPosition, EventQuery, EventRecord, EventTable, ExportPosition, ExportRecord, Held,
-    MarkStored, NotificationPosition, PortError, PortResult, QuarantinePosition, QuarantineRecord,
-    UploadRecord,
+    HoldAndMark, MarkStored, NotificationPosition, PortError, PortResult, QuarantinePosition,
+    QuarantineRecord, UploadRecord,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
@@ -672,19 +672,31 @@ fn hold_events_tx(tx: &Connection, h: &Holder, rows: &[EventRow]) -> PortResult<
 }
 
 fn mark_stored_tx(tx: &Connection, upload: &UploadRecord) -> PortResult<MarkStored> {
-    let h = Holder::of(upload)?;
-    match final_state(tx, upload)? {
-        Some((UploadState::Stored, true)) => return Ok(MarkStored::AlreadyStored),
-        Some((state, _)) => return Ok(MarkStored::AlreadyFinal(state)),
-        None => {}
+    if let Some(already) = already_final(tx, upload)? {
+        return Ok(already);
     }
     upsert_final(tx, upload, UploadState::Stored)?;
+    list_held_tx(tx, upload)?;
+    Ok(MarkStored::Marked)
+}
+
+/// `mark_stored`'s answer for an upload that is final already, or `None`.
+fn already_final(tx: &Connection, upload: &UploadRecord) -> PortResult<Option<MarkStored>> {
+    Ok(match final_state(tx, upload)? {
+        Some((UploadState::Stored, true)) => Some(MarkStored::AlreadyStored),
+        Some((state, _)) => Some(MarkStored::AlreadyFinal(state)),
+        None => None,
+    })
+}
+
+/// The rest of the commit point, once the upload is marked stored: its quarantine entry
+/// goes, and the events it holds for its ETag are listed.
+fn list_held_tx(tx: &Connection, upload: &UploadRecord) -> PortResult<()> {
+    let h = Holder::of(upload)?;
     // A reprocessed upload that is now stored is no longer quarantined.
-    tx.execute(
-        "DELETE FROM quarantine WHERE owner = ?1 AND upload_id = ?2",
-        params![h.owner, h.upload_id],
-    )
-    .map_err(db_error)?;
+    tx.prepare_cached("DELETE FROM quarantine WHERE owner = ?1 AND upload_id = ?2")
+        .and_then(|mut s| s.execute(params![h.owner, h.upload_id]))
+        .map_err(db_error)?;
     // The events it holds for this content are listed from now on, under this upload.
     tx.prepare_cached(
         "UPDATE events SET visible = 1, upload_id = ?2
@@ -699,7 +711,100 @@ fn mark_stored_tx(tx: &Connection, upload: &UploadRecord) -> PortResult<MarkStor
     )
     .and_then(|mut s| s.execute(params![h.owner, h.upload_id, h.etag]))
     .map_err(db_error)?;
-    Ok(MarkStored::Marked)
+    Ok(())
+}
+
+/// `hold_and_mark_stored` in one transaction. Nothing is written unless the upload is
+/// pending and no event conflicts; then the chunk's events are written listed straight away
+/// (no hold to write and delete again, no row written twice), the upload is marked stored,
+/// and what earlier chunks held is listed with them. The outcome is the two steps' outcome:
+/// the probes are those `hold_events` makes, and the transaction leaves no moment between.
+fn hold_and_mark_tx(
+    tx: &Connection,
+    upload: &UploadRecord,
+    h: &Holder,
+    rows: &[EventRow],
+) -> PortResult<HoldAndMark> {
+    match already_final(tx, upload)? {
+        Some(MarkStored::AlreadyStored) => return Ok(HoldAndMark::AlreadyStored),
+        Some(MarkStored::AlreadyFinal(state)) => return Ok(HoldAndMark::AlreadyFinal(state)),
+        Some(MarkStored::Marked) | None => {}
+    }
+    // The chunk's eventIds are distinct, so no write below changes another row's probe.
+    let probes = rows
+        .iter()
+        .map(|r| probe(tx, h, &r.event_id, &r.content_hash))
+        .collect::<PortResult<Vec<_>>>()?;
+    let lost: Vec<String> = rows
+        .iter()
+        .zip(&probes)
+        .filter(|(_, p)| matches!(p, Probe::Conflict))
+        .map(|(r, _)| r.event_id.clone())
+        .collect();
+    if !lost.is_empty() {
+        return Ok(HoldAndMark::Conflict(lost));
+    }
+    // The record first: the events' foreign key names it.
+    upsert_final(tx, upload, UploadState::Stored)?;
+    let mut held = Vec::with_capacity(rows.len());
+    for (r, p) in rows.iter().zip(probes) {
+        held.push(match p {
+            Probe::Same { listed: true } => Held::Duplicate,
+            Probe::Absent => {
+                tx.prepare_cached(
+                    "INSERT INTO events (owner, event_id, event_type, occurred_at, body, content_hash, received_at, upload_id, visible)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        h.owner, r.event_id, r.event_type, r.occurred_at, r.body, r.content_hash,
+                        r.received_at, h.upload_id
+                    ])
+                })
+                .map_err(db_error)?;
+                Held::New
+            }
+            Probe::Same { listed: false } => {
+                // Held already (by this upload in an earlier run, or by another pending one
+                // with the same content): this upload lists it.
+                tx.prepare_cached(
+                    "UPDATE events SET visible = 1, upload_id = ?3
+                     WHERE owner = ?1 AND event_id = ?2 AND visible = 0",
+                )
+                .and_then(|mut s| s.execute(params![h.owner, r.event_id, h.upload_id]))
+                .map_err(db_error)?;
+                Held::New
+            }
+            Probe::Void => {
+                // Taken over from void holders, and listed.
+                tx.prepare_cached("DELETE FROM event_holders WHERE owner = ?1 AND event_id = ?2")
+                    .and_then(|mut s| s.execute(params![h.owner, r.event_id]))
+                    .map_err(db_error)?;
+                tx.prepare_cached(
+                    "UPDATE events SET event_type = ?3, occurred_at = ?4, body = ?5, content_hash = ?6,
+                         received_at = ?7, upload_id = ?8, visible = 1
+                     WHERE owner = ?1 AND event_id = ?2 AND visible = 0",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        h.owner, r.event_id, r.event_type, r.occurred_at, r.body, r.content_hash,
+                        r.received_at, h.upload_id
+                    ])
+                })
+                .map_err(db_error)?;
+                Held::New
+            }
+            Probe::Conflict => {
+                // Returned above; should it ever get here, the change rolls back whole.
+                return Err(PortError::permanent(format!(
+                    "hold_and_mark_stored: event {} conflicts after its probe",
+                    r.event_id
+                )));
+            }
+        });
+    }
+    list_held_tx(tx, upload)?;
+    Ok(HoldAndMark::Marked(held))
 }
 
 fn release_tx(tx: &Connection, h: &Holder, event_ids: &[String]) -> PortResult<()> {
@@ -1041,6 +1146,20 @@ impl EventTable for SqliteTable {
         let u = upload.clone();
         self.with("mark_stored", move |c| mark_stored_tx(c, &u))
             .await
+    }
+
+    async fn hold_and_mark_stored(
+        &self,
+        upload: &UploadRecord,
+        events: &[EventRecord],
+    ) -> PortResult<HoldAndMark> {
+        let holder = Holder::of(upload)?;
+        let rows = event_rows(&holder, events)?;
+        let u = upload.clone();
+        self.with("hold_and_mark_stored", move |c| {
+            hold_and_mark_tx(c, &u, &holder, &rows)
+        })
+        .await
     }
 
     async fn release_events(&self, upload: &UploadRecord, event_ids: &[String]) -> PortResult<()> {

@@ -23,7 +23,12 @@ use eventpulse_handlers::ports::ExportPosition;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+
 use std::time::Duration;
+
+/// Objects of the largest accepted size (`--max-bytes`) processed at once: the bound on the
+/// pipeline's memory, in objects of that size (`pipeline::MemoryBudget`).
+const PROCESSING_BUDGET_OBJECTS: u64 = 4;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -50,8 +55,10 @@ pub struct Args {
     /// ever sent off the machine. Implies --allow-loopback-webhooks.
     #[arg(long, env = "EVENTPULSE_WEBHOOKS_LOOPBACK_ONLY")]
     pub webhooks_loopback_only: bool,
-    /// Objects processed at the same time.
-    #[arg(long, default_value_t = 4)]
+    /// Objects processed at the same time at most. Their memory is bounded apart from
+    /// this: at most four times --max-bytes of objects are processed at once (as many as
+    /// four of the largest), so small objects run side by side and large ones wait for room.
+    #[arg(long, default_value_t = 16)]
     pub workers: usize,
     /// Events waiting for a worker before uploads are made to wait (back-pressure).
     #[arg(long, default_value_t = 256)]
@@ -186,6 +193,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         processor.clone(),
         args.workers,
         args.queue,
+        PROCESSING_BUDGET_OBJECTS * args.max_bytes as u64,
         outbox_wake.clone(),
     );
     let dispatcher = Arc::new(pipeline.dispatcher.clone());

@@ -12,7 +12,7 @@ use eventpulse_handlers::ports::{Bucket, Clock, Dispatcher, ObjectStore, PortErr
 use eventpulse_handlers::processor::Processor;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 /// Name the process bucket has in local events (EventBridge events name a bucket).
@@ -65,14 +65,17 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts `workers` workers over a queue of `capacity` events.
+    /// Starts `workers` workers over a queue of `capacity` events, with at most
+    /// `memory_budget` bytes of objects being processed at once (see [`MemoryBudget`]).
     /// `outbox` is woken after each object, so its notification goes out promptly.
     pub fn start(
         processor: Arc<Processor>,
         workers: usize,
         capacity: usize,
+        memory_budget: u64,
         outbox: Arc<tokio::sync::Notify>,
     ) -> Self {
+        let budget = Arc::new(MemoryBudget::new(memory_budget));
         let (tx, rx) = mpsc::channel::<Job>(capacity.max(1));
         let rx = Arc::new(Mutex::new(rx));
         let (shutdown, stop) = watch::channel(false);
@@ -84,14 +87,15 @@ impl Pipeline {
         };
         let mut set = JoinSet::new();
         for _ in 0..workers.max(1) {
-            let (rx, tx, processor, stop, outbox) = (
+            let (rx, tx, processor, stop, outbox, budget) = (
                 rx.clone(),
                 tx.clone(),
                 processor.clone(),
                 stop.clone(),
                 outbox.clone(),
+                budget.clone(),
             );
-            set.spawn(worker(rx, tx, processor, stop, outbox));
+            set.spawn(worker(rx, tx, processor, stop, outbox, budget));
         }
         Self {
             dispatcher,
@@ -126,6 +130,7 @@ async fn worker(
     processor: Arc<Processor>,
     mut stop: watch::Receiver<bool>,
     outbox: Arc<tokio::sync::Notify>,
+    budget: Arc<MemoryBudget>,
 ) {
     loop {
         let job = {
@@ -143,7 +148,7 @@ async fn worker(
                 }
             }
         };
-        run(job, &tx, &processor, &stop).await;
+        run(job, &tx, &processor, &stop, &budget).await;
         outbox.notify_one();
     }
 }
@@ -153,6 +158,7 @@ async fn run(
     tx: &mpsc::Sender<Job>,
     processor: &Processor,
     stop: &watch::Receiver<bool>,
+    budget: &MemoryBudget,
 ) {
     let event: ObjectCreatedEvent = match serde_json::from_value(job.event.clone()) {
         Ok(e) => e,
@@ -160,6 +166,9 @@ async fn run(
             tracing::error!(error = %e, "dropping a malformed Object Created event");
             return;
         }
+    };
+    let Some(_room) = budget.take(event.detail.object.size).await else {
+        return; // Closed: never, while a worker runs.
     };
     match entry::handle(processor, LOCAL_PROCESS_BUCKET, &event).await {
         Ok(_) => {}
@@ -181,6 +190,43 @@ async fn run(
             // The object stays in the process bucket; the next start recovers it.
             tracing::error!(key = %event.key(), attempt = job.attempt, error = %e, "giving up on this object for now");
         }
+    }
+}
+
+/// Bytes of objects being processed at once, over all workers. A worker holds an object,
+/// its parse and its events while it works on it (a few times the object's size), so the
+/// pool's memory is bounded by bytes rather than by counting workers: many small objects
+/// are processed side by side (their commits then share the table's group commits), while
+/// large ones wait for room. An object larger than the whole budget (or of unknown size)
+/// takes all of it, alone.
+pub struct MemoryBudget {
+    kib: Semaphore,
+    total_kib: u32,
+}
+
+impl MemoryBudget {
+    pub fn new(bytes: u64) -> Self {
+        let total_kib = u32::try_from(bytes.div_ceil(1024).clamp(1, Semaphore::MAX_PERMITS as u64))
+            .unwrap_or(u32::MAX);
+        Self {
+            kib: Semaphore::new(total_kib as usize),
+            total_kib,
+        }
+    }
+
+    /// KiB an object of `size` bytes takes from the budget.
+    fn share(&self, size: Option<u64>) -> u32 {
+        match size {
+            Some(size) => u32::try_from(size.div_ceil(1024))
+                .unwrap_or(u32::MAX)
+                .clamp(1, self.total_kib),
+            None => self.total_kib,
+        }
+    }
+
+    /// Waits for room for an object of `size` bytes; the room is given back on drop.
+    async fn take(&self, size: Option<u64>) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.kib.acquire_many(self.share(size)).await.ok()
     }
 }
 
@@ -211,5 +257,60 @@ impl Sweeper {
                 _ => return Ok(n),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MemoryBudget;
+
+    #[test]
+    fn an_object_takes_its_size_and_never_more_than_the_whole_budget() {
+        let b = MemoryBudget::new(4 * 1024 * 1024);
+        assert_eq!(b.share(Some(0)), 1);
+        assert_eq!(b.share(Some(1)), 1);
+        assert_eq!(b.share(Some(1025)), 2);
+        assert_eq!(b.share(Some(94 * 1024)), 94);
+        assert_eq!(
+            b.share(Some(5 * 1024 * 1024)),
+            4096,
+            "larger than the budget: all of it"
+        );
+        assert_eq!(b.share(None), 4096, "unknown size: all of it");
+        assert_eq!(
+            MemoryBudget::new(0).share(Some(10)),
+            1,
+            "a budget is never empty"
+        );
+    }
+
+    #[tokio::test]
+    async fn large_objects_wait_for_room_and_small_ones_share_it() {
+        let b = MemoryBudget::new(100 * 1024);
+        let small: Vec<_> = [Some(10 * 1024); 10].iter().map(|s| b.share(*s)).collect();
+        let mut held = Vec::new();
+        for s in small {
+            held.push(
+                b.kib
+                    .try_acquire_many(s)
+                    .expect("ten small objects fit at once"),
+            );
+        }
+        assert!(
+            b.kib.try_acquire_many(b.share(Some(1))).is_err(),
+            "the budget is spent"
+        );
+        held.pop();
+        let big = b.take(Some(10 * 1024)).await;
+        assert!(big.is_some());
+        drop(held);
+        drop(big);
+        let whole = b
+            .take(Some(u64::MAX))
+            .await
+            .expect("room for the largest object alone");
+        assert!(b.kib.try_acquire_many(1).is_err());
+        drop(whole);
+        assert_eq!(b.kib.available_permits(), 100);
     }
 }

@@ -809,3 +809,167 @@ pub async fn commit_rule_holds_are_per_content(table: &dyn EventTable) {
     );
     assert_eq!(listed_ids(table, &o).await, vec!["two"]);
 }
+
+/// `hold_and_mark_stored`, the last step of a commit, whether a backend takes it atomically
+/// or as two steps: marks only when no event conflicts, lists what earlier chunks held with
+/// it, is a replay when stored already, and holds, takes over and duplicates as
+/// `hold_events` does.
+pub async fn commit_rule_hold_and_mark_stored(table: &dyn EventTable) {
+    let o = owner("last");
+    let ev = |id: &str, upload: &str, content: &str| {
+        event(&o, id, "page.view", "2026-11-27T10:00:00Z", upload, content)
+    };
+    let one = |e: &EventRecord| vec![e.clone()];
+
+    // An earlier chunk held; the last chunk repeats one of its holds (a replay after a crash)
+    // and brings a new event.
+    create_pending(table, &o, "u-1").await;
+    let up = committing(&o, "u-1", "etag-1", 3);
+    let (a, b, c) = (
+        ev("a", "u-1", "a"),
+        ev("b", "u-1", "b"),
+        ev("c", "u-1", "c"),
+    );
+    ok(
+        "hold_events",
+        table.hold_events(&up, &[a.clone(), b.clone()]).await,
+    );
+    assert_eq!(
+        ok(
+            "hold_and_mark_stored",
+            table
+                .hold_and_mark_stored(&up, &[b.clone(), c.clone()])
+                .await
+        ),
+        HoldAndMark::Marked(vec![Held::New, Held::New]),
+        "conformance: hold_and_mark_stored holds the last chunk and marks the upload stored"
+    );
+    assert_eq!(
+        listed_ids(table, &o).await,
+        vec!["a", "b", "c"],
+        "conformance: the earlier chunks are listed with the last"
+    );
+    for e in [&a, &b, &c] {
+        assert_event(
+            ok("get_event", table.get_event(&o, &e.event_id).await),
+            e,
+            "after hold_and_mark_stored",
+        );
+    }
+    assert_eq!(
+        ok("get_upload", table.get_upload(&o, "u-1").await).map(|u| (u.status, u.etag)),
+        Some((UploadState::Stored, Some("etag-1".to_string())))
+    );
+    assert_eq!(
+        ok(
+            "hold_and_mark_stored (replay)",
+            table.hold_and_mark_stored(&up, &one(&c)).await
+        ),
+        HoldAndMark::AlreadyStored,
+        "conformance: hold_and_mark_stored on a stored upload with its ETag is a replay"
+    );
+    assert_eq!(
+        ok(
+            "hold_and_mark_stored (other ETag)",
+            table
+                .hold_and_mark_stored(
+                    &committing(&o, "u-1", "etag-2", 1),
+                    &one(&ev("z", "u-1", "z"))
+                )
+                .await
+        ),
+        HoldAndMark::AlreadyFinal(UploadState::Stored),
+        "conformance: a stored upload is never stored again with other content"
+    );
+    assert!(ok("get_event", table.get_event(&o, "z").await).is_none());
+
+    // A conflict in the last chunk: not marked, nothing of it listed.
+    create_pending(table, &o, "u-2").await;
+    let up2 = committing(&o, "u-2", "etag-1", 2);
+    let (d, a_other) = (ev("d", "u-2", "d"), ev("a", "u-2", "other"));
+    assert_eq!(
+        ok(
+            "hold_and_mark_stored (conflict)",
+            table
+                .hold_and_mark_stored(&up2, &[d.clone(), a_other])
+                .await
+        ),
+        HoldAndMark::Conflict(vec!["a".to_string()]),
+        "conformance: a conflicting event in the last chunk is named, and the upload is not marked"
+    );
+    assert_eq!(
+        ok("get_upload", table.get_upload(&o, "u-2").await).map(|u| u.status),
+        Some(UploadState::Pending),
+        "conformance: an upload whose last chunk conflicts stays pending"
+    );
+    assert!(ok("get_event", table.get_event(&o, "d").await).is_none());
+    assert_event(
+        ok("get_event", table.get_event(&o, "a").await),
+        &a,
+        "a conflict never changes a listed event",
+    );
+    ok(
+        "release_events",
+        table.release_events(&up2, &["d".to_string()]).await,
+    );
+
+    // A listed event with the same content is a duplicate; the holds of a quarantined
+    // upload are taken over; the same content held by another pending upload is listed once.
+    create_pending(table, &o, "u-q").await;
+    let upq = committing(&o, "u-q", "etag-q", 1);
+    ok(
+        "hold_events",
+        table.hold_events(&upq, &one(&ev("v", "u-q", "q"))).await,
+    );
+    let rec = quarantine_record(&o, "u-q", t("2026-11-27T10:00:01Z"));
+    let n = quarantine_notification(&format!("n-{}", unique()), "u-q", t("2026-11-27T10:00:01Z"));
+    ok(
+        "commit_quarantined",
+        table
+            .commit_quarantined(&quarantined_upload(&o, "u-q", "etag-q"), &rec, &n)
+            .await,
+    );
+    create_pending(table, &o, "u-p").await;
+    let upp = committing(&o, "u-p", "etag-p", 1);
+    ok(
+        "hold_events",
+        table.hold_events(&upp, &one(&ev("s", "u-p", "s"))).await,
+    );
+    create_pending(table, &o, "u-3").await;
+    let up3 = committing(&o, "u-3", "etag-3", 3);
+    let (a_same, v, s) = (
+        ev("a", "u-3", "a"),
+        ev("v", "u-3", "v"),
+        ev("s", "u-3", "s"),
+    );
+    assert_eq!(
+        ok(
+            "hold_and_mark_stored",
+            table
+                .hold_and_mark_stored(&up3, &[a_same, v.clone(), s.clone()])
+                .await
+        ),
+        HoldAndMark::Marked(vec![Held::Duplicate, Held::New, Held::New]),
+        "conformance: hold_and_mark_stored answers as hold_events does: duplicate, takeover, shared content"
+    );
+    assert_event(
+        ok("get_event", table.get_event(&o, "v").await),
+        &v,
+        "taken over from a quarantined upload",
+    );
+    assert_event(
+        ok("get_event", table.get_event(&o, "s").await),
+        &s,
+        "listed by the first upload stored",
+    );
+    assert_eq!(
+        ok("mark_stored", table.mark_stored(&upp).await),
+        MarkStored::Marked
+    );
+    assert_eq!(
+        ok("get_event", table.get_event(&o, "s").await).map(|e| e.upload_id),
+        Some("u-3".to_string()),
+        "conformance: a listed event names the upload that first listed it"
+    );
+    assert_eq!(listed_ids(table, &o).await, vec!["a", "b", "c", "s", "v"]);
+}

@@ -19,9 +19,9 @@ use crate::commit::store_events;
 use crate::intake::hashed_form;
 use crate::keys;
 use crate::ports::{
-    Bucket, EventPosition, EventQuery, EventRecord, EventTable, ExportRecord, Held, MIN_PART_BYTES,
-    MarkStored, NotificationPosition, ObjectInfo, ObjectStore, PortResult, QuarantinePosition,
-    QuarantineRecord, Read, StoreOutcome, UploadRecord,
+    Bucket, EventPosition, EventQuery, EventRecord, EventTable, ExportRecord, Held, HoldAndMark,
+    MIN_PART_BYTES, MarkStored, NotificationPosition, ObjectInfo, ObjectStore, PortResult,
+    QuarantinePosition, QuarantineRecord, Read, StoreOutcome, UploadRecord,
 };
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
@@ -91,6 +91,7 @@ macro_rules! __event_table_checks {
             commit_rule_live_and_void_holders,
             commit_rule_concurrent_same_content,
             commit_rule_holds_are_per_content,
+            commit_rule_hold_and_mark_stored,
             commit_quarantined,
             reopen_and_delete_quarantine,
             reprocess_is_claimed_once,
