@@ -49,7 +49,7 @@ pages() {
 }
 
 ingest() {
-    printf '%s\n' "## ingest until every upload is final, by events per object (4 workers)"
+    printf '%s\n' "## ingest until every upload is final, by events per object (the server's default --workers)"
     for cfg in "1 4000 1" "10 2000 10" "100 400 100" "1000 60 1000"; do
         # shellcheck disable=SC2086
         set -- $cfg
