@@ -22,7 +22,9 @@
 //! concurrent upload took an eventId after the pre-check) releases what was held and ends
 //! in the conflict quarantine.
 
-use crate::ports::{EventRecord, EventTable, Held, HoldAndMark, MarkStored, PortError, PortResult};
+use crate::ports::{
+    EventRecord, EventTable, Held, HoldAndMark, PortError, PortResult, conflicts_in,
+};
 use crate::ports::{StoreOutcome, UploadRecord};
 use eventpulse_generated::types::UploadState;
 use std::collections::{HashMap, HashSet};
@@ -131,54 +133,30 @@ pub async fn store_events_after(
     // backend that can make it atomic, two otherwise).
     let (mut inserted, mut duplicates) = (0u64, repeats);
     let chunks: Vec<&[EventRecord]> = distinct.chunks(CHUNK).collect();
-    let Some((last, earlier)) = chunks.split_last() else {
+    let last_step = match chunks.split_last() {
         // No events (the schema refuses an empty batch; the rule holds regardless).
-        return Ok(match table.mark_stored(upload).await? {
-            MarkStored::Marked => StoreOutcome::Stored {
-                inserted: 0,
-                duplicates: repeats,
-                already: false,
-            },
-            MarkStored::AlreadyStored => StoreOutcome::Stored {
-                inserted: 0,
-                duplicates: 0,
-                already: true,
-            },
-            MarkStored::AlreadyFinal(state) => StoreOutcome::AlreadyFinal(state),
-        });
-    };
-    for (n, chunk) in earlier.iter().enumerate() {
-        let held = table.hold_events(upload, chunk).await?;
-        if held.len() != chunk.len() {
-            return Err(PortError::permanent(format!(
-                "hold_events answered {} results for {} events",
-                held.len(),
-                chunk.len()
-            )));
-        }
-        let lost: Vec<String> = chunk
-            .iter()
-            .zip(&held)
-            .filter(|(_, h)| **h == Held::Conflict)
-            .map(|(e, _)| e.event_id.clone())
-            .collect();
-        if !lost.is_empty() {
-            release(table, upload, &distinct[..(n + 1) * CHUNK]).await?;
-            return Ok(StoreOutcome::Conflict {
-                event_ids: in_document_order(events, lost),
-            });
-        }
-        count(&held, &mut inserted, &mut duplicates);
-    }
-    match table.hold_and_mark_stored(upload, last).await? {
-        HoldAndMark::Marked(held) => {
-            if held.len() != last.len() {
-                return Err(PortError::permanent(format!(
-                    "hold_and_mark_stored answered {} results for {} events",
-                    held.len(),
-                    last.len()
-                )));
+        None => HoldAndMark::after_mark(table.mark_stored(upload).await?, Vec::new()),
+        Some((last, earlier)) => {
+            for (n, chunk) in earlier.iter().enumerate() {
+                let held = table.hold_events(upload, chunk).await?;
+                let lost = conflicts_in("hold_events", chunk, &held)?;
+                if !lost.is_empty() {
+                    release(table, upload, &distinct[..(n + 1) * CHUNK]).await?;
+                    return Ok(StoreOutcome::Conflict {
+                        event_ids: in_document_order(events, lost),
+                    });
+                }
+                count(&held, &mut inserted, &mut duplicates);
             }
+            let step = table.hold_and_mark_stored(upload, last).await?;
+            if let HoldAndMark::Marked(held) = &step {
+                conflicts_in("hold_and_mark_stored", last, held)?;
+            }
+            step
+        }
+    };
+    match last_step {
+        HoldAndMark::Marked(held) => {
             count(&held, &mut inserted, &mut duplicates);
             Ok(StoreOutcome::Stored {
                 inserted,

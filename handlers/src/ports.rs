@@ -284,6 +284,35 @@ pub enum HoldAndMark {
     AlreadyFinal(UploadState),
 }
 
+impl HoldAndMark {
+    /// The answer of a hold that found no conflict (`held`), then `mark`.
+    pub fn after_mark(mark: MarkStored, held: Vec<Held>) -> Self {
+        match mark {
+            MarkStored::Marked => Self::Marked(held),
+            MarkStored::AlreadyStored => Self::AlreadyStored,
+            MarkStored::AlreadyFinal(state) => Self::AlreadyFinal(state),
+        }
+    }
+}
+
+/// The eventIds a hold of `events` answered [`Held::Conflict`] for, in order; an error when
+/// `what` did not answer one result per event.
+pub fn conflicts_in(what: &str, events: &[EventRecord], held: &[Held]) -> PortResult<Vec<String>> {
+    if held.len() != events.len() {
+        return Err(PortError::permanent(format!(
+            "{what} answered {} results for {} events",
+            held.len(),
+            events.len()
+        )));
+    }
+    Ok(events
+        .iter()
+        .zip(held)
+        .filter(|(_, h)| **h == Held::Conflict)
+        .map(|(e, _)| e.event_id.clone())
+        .collect())
+}
+
 /// Position in the oldest-first `(created_at, export_id, owner)` order of running exports
 /// (of every owner: two owners may use one export id at one instant).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -370,27 +399,14 @@ pub trait EventTable: Send + Sync {
         events: &[EventRecord],
     ) -> PortResult<HoldAndMark> {
         let held = self.hold_events(upload, events).await?;
-        if held.len() != events.len() {
-            return Err(PortError::permanent(format!(
-                "hold_events answered {} results for {} events",
-                held.len(),
-                events.len()
-            )));
-        }
-        let lost: Vec<String> = events
-            .iter()
-            .zip(&held)
-            .filter(|(_, h)| **h == Held::Conflict)
-            .map(|(e, _)| e.event_id.clone())
-            .collect();
+        let lost = conflicts_in("hold_events", events, &held)?;
         if !lost.is_empty() {
             return Ok(HoldAndMark::Conflict(lost));
         }
-        Ok(match self.mark_stored(upload).await? {
-            MarkStored::Marked => HoldAndMark::Marked(held),
-            MarkStored::AlreadyStored => HoldAndMark::AlreadyStored,
-            MarkStored::AlreadyFinal(state) => HoldAndMark::AlreadyFinal(state),
-        })
+        Ok(HoldAndMark::after_mark(
+            self.mark_stored(upload).await?,
+            held,
+        ))
     }
 
     /// Drops `upload`'s holds on these events (after a conflict found mid-commit, or when

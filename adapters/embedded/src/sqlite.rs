@@ -616,48 +616,86 @@ fn probe(c: &Connection, h: &Holder, event_id: &str, hash: &str) -> PortResult<P
     })
 }
 
+/// Writes one event as its probe allows: held (invisible, for `hold_events`) or, when
+/// `listed`, visible at once (for `hold_and_mark_stored`, whose transaction marks the upload
+/// stored too). A conflict writes nothing.
+fn write_event(
+    tx: &Connection,
+    h: &Holder,
+    r: &EventRow,
+    probe: &Probe,
+    listed: bool,
+) -> PortResult<Held> {
+    Ok(match probe {
+        Probe::Conflict => Held::Conflict,
+        // Listed events are immutable and listed for good: nothing to hold.
+        Probe::Same { listed: true } => Held::Duplicate,
+        Probe::Same { listed: false } => {
+            if listed {
+                // Held already (by this upload in an earlier run, or by another pending one
+                // with the same content): this upload lists it.
+                tx.prepare_cached(
+                    "UPDATE events SET visible = 1, upload_id = ?3
+                     WHERE owner = ?1 AND event_id = ?2 AND visible = 0",
+                )
+                .and_then(|mut s| s.execute(params![h.owner, r.event_id, h.upload_id]))
+                .map_err(db_error)?;
+            }
+            Held::New
+        }
+        Probe::Absent => {
+            tx.prepare_cached(
+                "INSERT INTO events (owner, event_id, event_type, occurred_at, body, content_hash, received_at, upload_id, visible)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    h.owner, r.event_id, r.event_type, r.occurred_at, r.body, r.content_hash,
+                    r.received_at, h.upload_id, listed
+                ])
+            })
+            .map_err(db_error)?;
+            Held::New
+        }
+        Probe::Void => {
+            // Taken over: the void holds go, the content becomes this upload's.
+            tx.prepare_cached("DELETE FROM event_holders WHERE owner = ?1 AND event_id = ?2")
+                .and_then(|mut s| s.execute(params![h.owner, r.event_id]))
+                .map_err(db_error)?;
+            tx.prepare_cached(
+                "UPDATE events SET event_type = ?3, occurred_at = ?4, body = ?5, content_hash = ?6,
+                     received_at = ?7, upload_id = ?8, visible = ?9
+                 WHERE owner = ?1 AND event_id = ?2 AND visible = 0",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    h.owner,
+                    r.event_id,
+                    r.event_type,
+                    r.occurred_at,
+                    r.body,
+                    r.content_hash,
+                    r.received_at,
+                    h.upload_id,
+                    listed
+                ])
+            })
+            .map_err(db_error)?;
+            Held::New
+        }
+    })
+}
+
 fn hold_events_tx(tx: &Connection, h: &Holder, rows: &[EventRow]) -> PortResult<Vec<Held>> {
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let held = match probe(tx, h, &r.event_id, &r.content_hash)? {
-            Probe::Conflict => Held::Conflict,
-            // Listed events are immutable and listed for good: nothing to hold.
-            Probe::Same { listed: true } => Held::Duplicate,
-            Probe::Same { listed: false } => Held::New,
-            Probe::Absent => {
-                tx.prepare_cached(
-                    "INSERT INTO events (owner, event_id, event_type, occurred_at, body, content_hash, received_at, upload_id, visible)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        h.owner, r.event_id, r.event_type, r.occurred_at, r.body, r.content_hash,
-                        r.received_at, h.upload_id
-                    ])
-                })
-                .map_err(db_error)?;
-                Held::New
-            }
-            Probe::Void => {
-                // Taken over: the void holds go, the content becomes this upload's.
-                tx.prepare_cached("DELETE FROM event_holders WHERE owner = ?1 AND event_id = ?2")
-                    .and_then(|mut s| s.execute(params![h.owner, r.event_id]))
-                    .map_err(db_error)?;
-                tx.prepare_cached(
-                    "UPDATE events SET event_type = ?3, occurred_at = ?4, body = ?5, content_hash = ?6,
-                         received_at = ?7, upload_id = ?8
-                     WHERE owner = ?1 AND event_id = ?2 AND visible = 0",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        h.owner, r.event_id, r.event_type, r.occurred_at, r.body, r.content_hash,
-                        r.received_at, h.upload_id
-                    ])
-                })
-                .map_err(db_error)?;
-                Held::New
-            }
-        };
+        let held = write_event(
+            tx,
+            h,
+            r,
+            &probe(tx, h, &r.event_id, &r.content_hash)?,
+            false,
+        )?;
         if held == Held::New {
             tx.prepare_cached(
                 "INSERT INTO event_holders (owner, event_id, upload_id, etag) VALUES (?1, ?2, ?3, ?4)
@@ -746,63 +784,11 @@ fn hold_and_mark_tx(
     }
     // The record first: the events' foreign key names it.
     upsert_final(tx, upload, UploadState::Stored)?;
-    let mut held = Vec::with_capacity(rows.len());
-    for (r, p) in rows.iter().zip(probes) {
-        held.push(match p {
-            Probe::Same { listed: true } => Held::Duplicate,
-            Probe::Absent => {
-                tx.prepare_cached(
-                    "INSERT INTO events (owner, event_id, event_type, occurred_at, body, content_hash, received_at, upload_id, visible)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        h.owner, r.event_id, r.event_type, r.occurred_at, r.body, r.content_hash,
-                        r.received_at, h.upload_id
-                    ])
-                })
-                .map_err(db_error)?;
-                Held::New
-            }
-            Probe::Same { listed: false } => {
-                // Held already (by this upload in an earlier run, or by another pending one
-                // with the same content): this upload lists it.
-                tx.prepare_cached(
-                    "UPDATE events SET visible = 1, upload_id = ?3
-                     WHERE owner = ?1 AND event_id = ?2 AND visible = 0",
-                )
-                .and_then(|mut s| s.execute(params![h.owner, r.event_id, h.upload_id]))
-                .map_err(db_error)?;
-                Held::New
-            }
-            Probe::Void => {
-                // Taken over from void holders, and listed.
-                tx.prepare_cached("DELETE FROM event_holders WHERE owner = ?1 AND event_id = ?2")
-                    .and_then(|mut s| s.execute(params![h.owner, r.event_id]))
-                    .map_err(db_error)?;
-                tx.prepare_cached(
-                    "UPDATE events SET event_type = ?3, occurred_at = ?4, body = ?5, content_hash = ?6,
-                         received_at = ?7, upload_id = ?8, visible = 1
-                     WHERE owner = ?1 AND event_id = ?2 AND visible = 0",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        h.owner, r.event_id, r.event_type, r.occurred_at, r.body, r.content_hash,
-                        r.received_at, h.upload_id
-                    ])
-                })
-                .map_err(db_error)?;
-                Held::New
-            }
-            Probe::Conflict => {
-                // Returned above; should it ever get here, the change rolls back whole.
-                return Err(PortError::permanent(format!(
-                    "hold_and_mark_stored: event {} conflicts after its probe",
-                    r.event_id
-                )));
-            }
-        });
-    }
+    let held = rows
+        .iter()
+        .zip(&probes)
+        .map(|(r, p)| write_event(tx, h, r, p, true))
+        .collect::<PortResult<Vec<_>>>()?;
     list_held_tx(tx, upload)?;
     Ok(HoldAndMark::Marked(held))
 }
