@@ -1329,20 +1329,21 @@ fn concurrent_reprocess_is_accepted_once(backend: Backend) {
             statuses.push(s.unwrap());
         }
         statuses.sort_unstable();
-        assert_eq!(
-            statuses.iter().filter(|&&s| s == 202).count(),
-            1,
-            "{statuses:?}"
-        );
+        // A reprocess is refused (409) while another is under way. A call that arrives after
+        // an earlier one already ended back in quarantine is rightly accepted again, so the
+        // count of 202s depends on timing; what must hold is that each accepted reprocess
+        // ran alone and so produced exactly one outcome, and one notification.
+        let accepted = statuses.iter().filter(|&&s| s == 202).count();
+        assert!(accepted >= 1, "{statuses:?}");
         assert!(
             statuses.iter().all(|&s| s == 202 || s == 409),
             "{statuses:?}"
         );
         let after = wait_final(&alice, &bad.upload_id).await;
         assert_eq!(after.status, UploadState::Quarantined);
-        // Exactly two notifications: the first quarantine and the one reprocess. Wait
-        // (bounded) for a second to appear, then make sure no third does while the upload
-        // is final and its object gone.
+        // The first quarantine plus one per accepted reprocess. Wait (bounded) for them to
+        // appear, then make sure no more do while the upload is final and its object gone.
+        let wanted = 1 + accepted;
         let mut notes = 0;
         for _ in 0..600 {
             notes = alice
@@ -1354,12 +1355,12 @@ fn concurrent_reprocess_is_accepted_once(backend: Backend) {
                 .into_inner()
                 .items
                 .len();
-            if notes >= 2 {
+            if notes >= wanted {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert_eq!(notes, 2);
+        assert_eq!(notes, wanted, "{statuses:?}");
         // A later reprocess is accepted again (the claim ended with the outcome).
         let r = alice
             .api()
