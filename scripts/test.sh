@@ -18,11 +18,12 @@
 #     on CI): it must be on PATH or named by $CHROMIUM, else the run stops at once saying how
 #     to install it
 # then runs every check, stopping at the first failure:
-#   cargo fmt, cargo clippy, cargo deny (licenses, bans, sources: deny.toml; advisories only
-#   where the RustSec database can be fetched, see deny_advisories), cargo doc --no-deps with
-#   -D warnings, cargo test (incl. the generated-files freshness test, and the
+#   cargo fmt, cargo clippy, cargo test (incl. the generated-files freshness test, and the
 #   eventpulse-aws tests against a moto server on an ephemeral loopback port, whose URL is
-#   exported as EVENTPULSE_MOTO_ENDPOINT for the rest of the run), cargo xtask compat (the
+#   exported as EVENTPULSE_MOTO_ENDPOINT for the rest of the run) with, beside its run and
+#   at a lower priority, cargo deny (licenses, bans, sources: deny.toml; advisories only
+#   where the RustSec database can be fetched, see deny_advisories) and cargo doc --no-deps
+#   with -D warnings, then cargo xtask compat (the
 #   compatibility gate against the latest released version),
 #   openapi-spec-validator, redocly lint, tools/check_examples.py, cfn-lint (with the
 #   serverless rules), the SAM transform (tools/sam_transform.py) linted again, and checkov
@@ -90,9 +91,19 @@ LIVE_BACKEND=embedded
 AWS_SCHEMATHESIS_SEED=20261202
 # moto server (start_moto): its pid.
 MOTO_PID=""
+# The checks run beside the tests (start_beside_tests): their pid and output dir.
+BESIDE_PID=""
+BESIDE_DIR=""
 
 on_exit() {
     local rc=$?
+    if [[ -n $BESIDE_PID ]]; then
+        # A step failed while the checks beside the tests ran: stop them and their cargo.
+        pkill -TERM -P "$BESIDE_PID" 2>/dev/null || true
+        kill -TERM "$BESIDE_PID" 2>/dev/null || true
+        wait "$BESIDE_PID" 2>/dev/null || true
+        BESIDE_PID=""
+    fi
     if [[ -n $MOTO_PID ]]; then
         bash scripts/moto.sh stop "$MOTO_PID" >/dev/null || true
         MOTO_PID=""
@@ -293,25 +304,71 @@ step "setup: checkov" setup_venv "$CHECKOV_VENV" tools/checkov-requirements.txt
 step "setup: third-party client generators" setup_venv "$CLIENTS_VENV" tools/clients-requirements.txt
 step "setup: npm tools" setup_npm
 step "setup: headless chromium" setup_chromium
-step "setup: cargo-deny" setup_cargo_deny
 step "cargo fmt --all --check" cargo fmt --all --check
 step "cargo clippy --workspace --all-targets -- -D warnings" \
     cargo clippy --workspace --all-targets -- -D warnings
-# deny.toml: the licenses allowed (each justified there), crates.io as the only source, no
-# wildcard requirement. Duplicate versions are warnings, listed without their inclusion graphs.
-step "cargo deny check licenses bans sources" \
-    "$CARGO_DENY" check --hide-inclusion-graph licenses bans sources
-step "cargo deny check advisories (where the RustSec database can be fetched)" deny_advisories
-step "cargo doc --workspace --no-deps (RUSTDOCFLAGS=-D warnings)" \
-    env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 # cargo test's own summary lines are kept to count the tests for the closing line.
 CARGO_TEST_LOG=$(mktemp)
 cargo_test() {
     cargo test --workspace 2>&1 | tee "$CARGO_TEST_LOG"
     return "${PIPESTATUS[0]}"
 }
+
+# The checks that need only the CPU: cargo-deny (built the first time) and cargo doc. They run
+# beside the tests (start_beside_tests), which mostly wait on moto: one Python process
+# serving one request at a time leaves the second core idle for most of their ~8 minutes.
+checks_beside_tests() {
+    step "setup: cargo-deny" setup_cargo_deny
+    # deny.toml: the licenses allowed (each justified there), crates.io as the only source,
+    # no wildcard requirement. Duplicate versions are warnings, listed without their
+    # inclusion graphs.
+    step "cargo deny check licenses bans sources" \
+        "$CARGO_DENY" check --hide-inclusion-graph licenses bans sources
+    step "cargo deny check advisories (where the RustSec database can be fetched)" deny_advisories
+    step "cargo doc --workspace --no-deps (RUSTDOCFLAGS=-D warnings)" \
+        env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+}
+
+# Starts checks_beside_tests in the background, at a lower CPU priority than the tests and
+# moto (so that they only take what the tests leave), its output kept for
+# wait_beside_tests.
+start_beside_tests() {
+    BESIDE_DIR=$(mktemp -d)
+    (
+        renice -n 10 -p "$BASHPID" >/dev/null
+        timings=()
+        trap 'rc=$?; [[ $rc -ne 0 ]] && echo "test.sh: FAILED in step '"'"'$current'"'"' (exit $rc)"
+              printf "%s\n" "${timings[@]}" >"$BESIDE_DIR/timings"
+              printf "%s" "$ADVISORIES_SKIPPED" >"$BESIDE_DIR/advisories-skipped"' EXIT
+        checks_beside_tests
+    ) </dev/null >"$BESIDE_DIR/log" 2>&1 &
+    BESIDE_PID=$!
+    echo "started beside the tests (pid $BESIDE_PID): cargo-deny and cargo doc"
+}
+
+# Waits for checks_beside_tests, shows their output, and fails if one of them failed.
+wait_beside_tests() {
+    local status=0 pid=$BESIDE_PID
+    wait "$pid" || status=$?
+    BESIDE_PID=""
+    cat "$BESIDE_DIR/log"
+    local t
+    while IFS= read -r t; do
+        [[ -n $t ]] && timings+=("$t (beside the tests)")
+    done <"$BESIDE_DIR/timings"
+    ADVISORIES_SKIPPED=$(cat "$BESIDE_DIR/advisories-skipped")
+    rm -rf "$BESIDE_DIR"
+    BESIDE_DIR=""
+    return "$status"
+}
+
+# The tests are built first, on both cores, so that what runs beside them overlaps only
+# their run.
+step "cargo test --workspace --no-run" cargo test --workspace --no-run
+[[ -z $ONLY ]] && start_beside_tests
 step "moto: start server on a free loopback port" start_moto
 step "cargo test --workspace" cargo_test
+step "wait for the checks beside the tests (cargo-deny and cargo doc)" wait_beside_tests
 # The compatibility gate: the current contract against the latest version under released/
 # (BACKWARD for uploads and requests, FORWARD for responses); one line per breaking change.
 step "cargo xtask compat" cargo xtask compat
