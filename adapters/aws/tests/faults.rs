@@ -10,7 +10,8 @@
 //! `EVENTPULSE_FAULTS_VERBOSE=1` prints every case, not only the matrix.
 //!
 //! Reads `EVENTPULSE_MOTO_ENDPOINT` (`eval "$(bash scripts/moto.sh start)"`) and fails when
-//! it is unset. The buckets and topic are its own, named after a fresh suffix, and so is each case's table.
+//! it is unset. The buckets and topic are its own, named after a fresh suffix, and so is
+//! each case's table.
 
 mod common;
 

@@ -963,10 +963,10 @@ pub async fn run_matrix(backend: &str, ports: &Ports, profile: Profile, plans: &
     run_matrix_fresh(backend, async || ports.clone(), profile, plans).await
 }
 
-/// [`run_matrix`] with the ports `fresh` gives before each case: for a backend whose cost per
-/// call grows with what it holds (moto's DynamoDB copies the whole table on every
-/// transaction and reads every item on every query), a new table per case keeps the
-/// matrix linear in its cases.
+/// [`run_matrix`] with the ports `fresh` gives before each faulted case (a fault-free run
+/// uses the ports before it): for a backend whose cost per call grows with what it holds
+/// (moto's DynamoDB copies the whole table on every transaction and reads every item on
+/// every query), a new table per case keeps the matrix linear in its cases.
 pub async fn run_matrix_fresh(
     backend: &str,
     fresh: impl AsyncFn() -> Ports,
@@ -978,7 +978,6 @@ pub async fn run_matrix_fresh(
     let mut baselines = Vec::new();
     let mut cases = Vec::new();
     for plan in plans {
-        driver.ports = fresh().await;
         let (base, calls) = driver.run_case(plan.scenario, None).await;
         let n = calls.len();
         for k in plan.ks.pick(n) {
