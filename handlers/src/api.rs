@@ -114,7 +114,8 @@ fn upload_status(u: &UploadRecord) -> Result<UploadStatus, ApiError> {
 }
 
 fn typed_upload_id(id: &str) -> Result<types::UploadId, ApiError> {
-    types::UploadId::try_from(id.to_string()).map_err(|e| corrupt(format!("upload id {id}"), e))
+    id.parse::<types::UploadId>()
+        .map_err(|e| corrupt(format!("upload id {id}"), e))
 }
 
 fn stored_event(e: EventRecord) -> Result<StoredEvent, ApiError> {

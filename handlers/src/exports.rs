@@ -12,6 +12,7 @@ use eventpulse_generated::types::{
     ExportState, Notification, NotificationKind, NotificationNotificationVersion, StoredEvent,
     UploadId,
 };
+use std::str::FromStr;
 use std::sync::Arc;
 
 /// Events read per table query while exporting.
@@ -161,14 +162,20 @@ impl Exporter {
                 .table
                 .list_events(&export.owner, &export.query, after.as_ref(), PAGE)
                 .await?;
-            for e in &page {
+            let full = page.len() == PAGE;
+            let next = page.last().map(|last| crate::ports::EventPosition {
+                occurred_at: last.occurred_at,
+                event_id: last.event_id.clone(),
+            });
+            for e in page {
                 // One `StoredEvent` per line, its event the stored text as it is.
+                let upload_id = UploadId::from_str(&e.upload_id).map_err(|err| {
+                    PortError::permanent(format!("stored upload id {}: {err}", e.upload_id))
+                })?;
                 let line = StoredEvent {
-                    event: e.body.clone(),
+                    event: e.body,
                     received_at: e.received_at,
-                    upload_id: UploadId::try_from(e.upload_id.clone()).map_err(|err| {
-                        PortError::permanent(format!("stored upload id {}: {err}", e.upload_id))
-                    })?,
+                    upload_id,
                 };
                 serde_json::to_writer(&mut out, &line)
                     .map_err(|e| PortError::permanent(e.to_string()))?;
@@ -186,13 +193,8 @@ impl Exporter {
                 let part = std::mem::replace(&mut out, Vec::with_capacity(PART_BYTES));
                 writer.write(part.into()).await?;
             }
-            match page.last() {
-                Some(last) if page.len() == PAGE => {
-                    after = Some(crate::ports::EventPosition {
-                        occurred_at: last.occurred_at,
-                        event_id: last.event_id.clone(),
-                    })
-                }
+            match next {
+                Some(position) if full => after = Some(position),
                 _ => break,
             }
         }

@@ -902,7 +902,16 @@ fn list_events_tx(
         .iter()
         .map(|(k, v)| (*k, v as &dyn rusqlite::ToSql))
         .collect();
-    collect(query_rows(conn, &sql, params.as_slice(), raw_event)?, event)
+    // One pass into a vector of the page's size (bounded: `n` comes from callers): a page is
+    // the API's hot path, and growing two vectors (raw rows, then records) cost a
+    // reallocation and a copy per doubling.
+    let mut stmt = conn.prepare_cached(&sql).map_err(db_error)?;
+    let mut rows = stmt.query(params.as_slice()).map_err(db_error)?;
+    let mut page = Vec::with_capacity(n.min(1024));
+    while let Some(row) = rows.next().map_err(db_error)? {
+        page.push(event(raw_event(row).map_err(db_error)?)?);
+    }
+    Ok(page)
 }
 
 impl SqliteTable {

@@ -117,25 +117,28 @@ mod tests {
 /// events is written out as the stored text; see ARCHITECTURE.md, "Events pass through as
 /// text").
 ///
-/// Cheap to clone (shared). Equality is on the text. Serialises as the JSON it holds, not as
-/// a string.
+/// Owned, not shared: each event is read from the table once per page and moved into the
+/// response; an `Arc` cost every row a second allocation and a copy of its text, for clones
+/// nothing on a hot path makes. Equality is on the text. Serialises as the JSON it holds,
+/// not as a string.
 #[derive(Clone)]
-pub struct EventJson(std::sync::Arc<serde_json::value::RawValue>);
+pub struct EventJson(Box<serde_json::value::RawValue>);
 
 impl EventJson {
     /// Checks that `text` is one JSON value (syntax only; the schema was checked at intake).
+    /// Keeps `text`'s buffer (no copy) when it has no spare capacity.
     pub fn from_text(text: String) -> Result<Self, serde_json::Error> {
-        serde_json::value::RawValue::from_string(text).map(|raw| Self(raw.into()))
+        serde_json::value::RawValue::from_string(text).map(Self)
     }
 
     /// Text already known to be one JSON value (`serde_json::value::to_raw_value` wrote it).
     pub fn from_raw(raw: Box<serde_json::value::RawValue>) -> Self {
-        Self(raw.into())
+        Self(raw)
     }
 
     /// The compact JSON of `value`, keys in their order.
     pub fn from_value(value: &serde_json::Value) -> Result<Self, serde_json::Error> {
-        serde_json::value::to_raw_value(value).map(|raw| Self(raw.into()))
+        serde_json::value::to_raw_value(value).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -174,7 +177,7 @@ impl Serialize for EventJson {
 
 impl<'de> Deserialize<'de> for EventJson {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Box::<serde_json::value::RawValue>::deserialize(d).map(|raw| Self(raw.into()))
+        Box::<serde_json::value::RawValue>::deserialize(d).map(Self)
     }
 }
 
