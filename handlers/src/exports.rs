@@ -12,7 +12,6 @@ use eventpulse_generated::types::{
     ExportState, Notification, NotificationKind, NotificationNotificationVersion, StoredEvent,
     UploadId,
 };
-use std::str::FromStr;
 use std::sync::Arc;
 
 /// Events read per table query while exporting.
@@ -169,7 +168,7 @@ impl Exporter {
             });
             for e in page {
                 // One `StoredEvent` per line, its event the stored text as it is.
-                let upload_id = UploadId::from_str(&e.upload_id).map_err(|err| {
+                let upload_id = e.upload_id.parse::<UploadId>().map_err(|err| {
                     PortError::permanent(format!("stored upload id {}: {err}", e.upload_id))
                 })?;
                 let line = StoredEvent {
