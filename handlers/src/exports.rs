@@ -176,7 +176,7 @@ impl Exporter {
                     received_at: e.received_at,
                     upload_id,
                 };
-                serde_json::to_writer(&mut out, &line)
+                eventpulse_contract_rt::json_out::write(&mut out, &line)
                     .map_err(|e| PortError::permanent(e.to_string()))?;
                 out.push(b'\n');
                 count += 1;

@@ -328,10 +328,10 @@ type RawEvent = (
     String,
     String,
     String,
+    DateTime<Utc>,
     String,
     String,
-    String,
-    String,
+    DateTime<Utc>,
     String,
 );
 
@@ -340,25 +340,39 @@ fn raw_event(r: &Row) -> rusqlite::Result<RawEvent> {
         r.get(0)?,
         r.get(1)?,
         r.get(2)?,
-        r.get(3)?,
+        instant_column(r, 3)?,
         r.get(4)?,
         r.get(5)?,
-        r.get(6)?,
+        instant_column(r, 6)?,
         r.get(7)?,
     ))
+}
+
+/// An instant column parsed where SQLite holds it (no `String` per row: a page reads 50).
+fn instant_column(r: &Row, i: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+    };
+    let text = r.get_ref(i)?.as_str().map_err(|e| failed(Box::new(e)))?;
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| failed(format!("stored instant {text:?}: {e}").into()))
 }
 
 fn event(raw: RawEvent) -> PortResult<EventRecord> {
     let (owner, event_id, event_type, occurred_at, body, content_hash, received_at, upload_id) =
         raw;
+    // Taken as stored (intake checked it); a truncated value still fails here.
+    let body = EventJson::from_stored(body)
+        .ok_or_else(|| corrupt(format!("the body of event {event_id} is not a JSON object")))?;
     Ok(EventRecord {
         owner,
         event_id,
         event_type,
-        occurred_at: parse_ts(&occurred_at)?,
-        body: EventJson::from_text(body).map_err(corrupt)?,
+        occurred_at,
+        body,
         content_hash,
-        received_at: parse_ts(&received_at)?,
+        received_at,
         upload_id,
     })
 }

@@ -3,7 +3,8 @@
 //!
 //! - [`rt`]: the few types generated code refers to instead of typify's (`OccurredAt`), and
 //!   [`EventJson`], an event as stored JSON text.
-//! - [`json`]: strict JSON intake.
+//! - [`json`]: strict JSON intake; [`json_out`]: the compact writer of responses, which copies
+//!   an [`EventJson`] as its text.
 //! - [`tree`]: intake's fast path: a borrowed JSON tree, read by the same parser, and the
 //!   writers of its compact and canonical JSON; [`formats`]: the formats its generated checks
 //!   assert (conservatively).
@@ -19,6 +20,7 @@
 pub mod error;
 pub mod formats;
 pub mod json;
+pub mod json_out;
 pub mod operation;
 pub mod request;
 pub mod rt;

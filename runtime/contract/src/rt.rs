@@ -114,35 +114,44 @@ mod tests {
 
 /// One event as JSON text, exactly as the table holds it: validated at intake, then moved
 /// from the table to a response or an export without being parsed again (a page of 50
-/// events is written out as the stored text; see ARCHITECTURE.md, "Events pass through as
-/// text").
+/// events is written out as the stored text by [`crate::json_out`]; see ARCHITECTURE.md,
+/// "Events pass through as text").
 ///
 /// Owned, not shared: each event is read from the table once per page and moved into the
 /// response; an `Arc` cost every row a second allocation and a copy of its text, for clones
 /// nothing on a hot path makes. Equality is on the text. Serialises as the JSON it holds,
-/// not as a string.
+/// not as a string: copied by [`crate::json_out`], checked (through serde_json's `RawValue`)
+/// by any other serializer.
 #[derive(Clone)]
-pub struct EventJson(Box<serde_json::value::RawValue>);
+pub struct EventJson(Box<str>);
 
 impl EventJson {
     /// Checks that `text` is one JSON value (syntax only; the schema was checked at intake).
-    /// Keeps `text`'s buffer (no copy) when it has no spare capacity.
     pub fn from_text(text: String) -> Result<Self, serde_json::Error> {
-        serde_json::value::RawValue::from_string(text).map(Self)
+        serde_json::value::RawValue::from_string(text).map(Self::from_raw)
+    }
+
+    /// Text that EventPulse itself stored (the table's copy of what intake wrote), taken as
+    /// it is: re-parsing it on every read cost 9% of a page. The one check is that it still
+    /// reads as an object (`{` … `}`, no surrounding space, as intake writes it), which
+    /// catches a truncated or emptied value; `None` otherwise.
+    pub fn from_stored(text: String) -> Option<Self> {
+        let b = text.as_bytes();
+        (b.len() >= 2 && b[0] == b'{' && b[b.len() - 1] == b'}').then(|| Self(text.into()))
     }
 
     /// Text already known to be one JSON value (`serde_json::value::to_raw_value` wrote it).
     pub fn from_raw(raw: Box<serde_json::value::RawValue>) -> Self {
-        Self(raw)
+        Self(raw.into())
     }
 
     /// The compact JSON of `value`, keys in their order.
     pub fn from_value(value: &serde_json::Value) -> Result<Self, serde_json::Error> {
-        serde_json::value::to_raw_value(value).map(Self)
+        serde_json::value::to_raw_value(value).map(Self::from_raw)
     }
 
     pub fn as_str(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 
     /// The event as a JSON value (for code that inspects it; the hot paths do not).
@@ -171,13 +180,19 @@ impl fmt::Display for EventJson {
 
 impl Serialize for EventJson {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        if crate::json_out::active() {
+            s.serialize_newtype_struct(crate::json_out::RAW_TEXT, self.as_str())
+        } else {
+            serde_json::value::RawValue::from_string(self.as_str().to_owned())
+                .map_err(serde::ser::Error::custom)?
+                .serialize(s)
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for EventJson {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Box::<serde_json::value::RawValue>::deserialize(d).map(Self)
+        Box::<serde_json::value::RawValue>::deserialize(d).map(Self::from_raw)
     }
 }
 
@@ -185,6 +200,14 @@ impl<'de> Deserialize<'de> for EventJson {
 mod event_json_tests {
     use super::EventJson;
     use serde_json::json;
+
+    #[test]
+    fn stored_text_must_still_read_as_an_object() {
+        assert!(EventJson::from_stored(r#"{"a":1}"#.into()).is_some());
+        for bad in ["", "{", "}", r#"{"a":1"#, r#" {"a":1}"#, "[1]", "null"] {
+            assert!(EventJson::from_stored(bad.into()).is_none(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn passes_through_as_json_text() {

@@ -605,10 +605,14 @@ thread_local! {
 /// buffer is freed after it.
 const SCRATCH_KEPT: usize = 1 << 20;
 
-fn to_json<T: serde::Serialize>(body: &T) -> serde_json::Result<Vec<u8>> {
+fn to_json<T: serde::Serialize>(
+    body: &T,
+) -> Result<Vec<u8>, eventpulse_contract_rt::json_out::Error> {
     SCRATCH.with_borrow_mut(|buf| {
         buf.clear();
-        let written = serde_json::to_writer(&mut *buf, body).map(|()| buf.as_slice().to_vec());
+        // Not serde_json: this writer copies stored events as their text (json_out's docs).
+        let written = eventpulse_contract_rt::json_out::write(&mut *buf, body)
+            .map(|()| buf.as_slice().to_vec());
         if buf.capacity() > SCRATCH_KEPT {
             *buf = Vec::new();
         }
