@@ -75,58 +75,8 @@ struct Writer<'a> {
     raw_next: bool,
 }
 
-/// What each byte is written as inside a string: `0` as it is, `u` as `\u00XX`, else a
-/// backslash and this byte. serde_json's escapes: `\"`, `\\`, the five short control escapes,
-/// `\u00XX` for the other control characters; everything else (DEL and non-ASCII) as it is.
-static ESCAPE: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        t[b] = b'u';
-        b += 1;
-    }
-    t[b'\n' as usize] = b'n';
-    t[b'\r' as usize] = b'r';
-    t[b'\t' as usize] = b't';
-    t[0x08] = b'b';
-    t[0x0c] = b'f';
-    t[b'"' as usize] = b'"';
-    t[b'\\' as usize] = b'\\';
-    t
-};
-
-fn escape(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let e = ESCAPE[usize::from(b)];
-        if e == 0 {
-            continue;
-        }
-        out.extend_from_slice(&bytes[start..i]);
-        if e == b'u' {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 0xf)],
-            ]);
-        } else {
-            out.extend_from_slice(&[b'\\', e]);
-        }
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-}
-
-fn quoted(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    escape(out, s);
-    out.push(b'"');
-}
+// Strings are escaped as serde_json escapes them by the tree's writer (one implementation).
+use crate::tree::{write_escaped as escape, write_str};
 
 /// `Display` output escaped as it is written (chrono's timestamps, for one), with no
 /// intermediate `String`.
@@ -134,7 +84,7 @@ struct Escaping<'a>(&'a mut Vec<u8>);
 
 impl fmt::Write for Escaping<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        escape(self.0, s);
+        escape(s, self.0);
         Ok(())
     }
 }
@@ -195,7 +145,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Writer<'a> {
     }
 
     fn serialize_char(self, v: char) -> Result<(), Error> {
-        quoted(self.out, v.encode_utf8(&mut [0; 4]));
+        write_str(v.encode_utf8(&mut [0; 4]), self.out);
         Ok(())
     }
 
@@ -203,7 +153,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Writer<'a> {
         if std::mem::take(&mut self.raw_next) {
             self.out.extend_from_slice(v.as_bytes());
         } else {
-            quoted(self.out, v);
+            write_str(v, self.out);
         }
         Ok(())
     }
@@ -263,7 +213,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Writer<'a> {
         value: &T,
     ) -> Result<(), Error> {
         self.out.push(b'{');
-        quoted(self.out, variant);
+        write_str(variant, self.out);
         self.out.push(b':');
         value.serialize(&mut *self)?;
         self.out.push(b'}');
@@ -299,7 +249,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Writer<'a> {
         _len: usize,
     ) -> Result<Compound<'a, 'b>, Error> {
         self.out.push(b'{');
-        quoted(self.out, variant);
+        write_str(variant, self.out);
         self.out.extend_from_slice(b":[");
         Ok(Compound {
             w: self,
@@ -336,7 +286,7 @@ impl<'a, 'b> ser::Serializer for &'b mut Writer<'a> {
         _len: usize,
     ) -> Result<Compound<'a, 'b>, Error> {
         self.out.push(b'{');
-        quoted(self.out, variant);
+        write_str(variant, self.out);
         self.out.extend_from_slice(b":{");
         Ok(Compound {
             w: self,
@@ -373,7 +323,7 @@ impl Compound<'_, '_> {
 
     fn field<T: ?Sized + Serialize>(&mut self, key: &str, value: &T) -> Result<(), Error> {
         self.comma();
-        quoted(self.w.out, key);
+        write_str(key, self.w.out);
         self.w.out.push(b':');
         value.serialize(&mut *self.w)
     }
@@ -473,6 +423,14 @@ macro_rules! integer_keys {
     };
 }
 
+macro_rules! refused_keys {
+    ($($method:ident($($arg:ident: $ty:ty)?)),* $(,)?) => {
+        $(fn $method(self $(, $arg: $ty)?) -> Result<(), Error> {
+            Err(key_must_be_a_string())
+        })*
+    };
+}
+
 impl ser::Serializer for MapKey<'_> {
     type Ok = ();
     type Error = Error;
@@ -485,7 +443,7 @@ impl ser::Serializer for MapKey<'_> {
     type SerializeStructVariant = Impossible<(), Error>;
 
     fn serialize_str(self, v: &str) -> Result<(), Error> {
-        quoted(self.0, v);
+        write_str(v, self.0);
         Ok(())
     }
 
@@ -530,25 +488,12 @@ impl ser::Serializer for MapKey<'_> {
         Ok(())
     }
 
-    fn serialize_f32(self, _v: f32) -> Result<(), Error> {
-        Err(key_must_be_a_string())
+    refused_keys! {
+        serialize_f32(_v: f32), serialize_f64(_v: f64), serialize_bytes(_v: &[u8]),
+        serialize_none(), serialize_unit(), serialize_unit_struct(_name: &'static str),
     }
-    fn serialize_f64(self, _v: f64) -> Result<(), Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_bytes(self, _v: &[u8]) -> Result<(), Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_none(self) -> Result<(), Error> {
-        Err(key_must_be_a_string())
-    }
+
     fn serialize_some<T: ?Sized + Serialize>(self, _value: &T) -> Result<(), Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_unit(self) -> Result<(), Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
         Err(key_must_be_a_string())
     }
     fn serialize_newtype_variant<T: ?Sized + Serialize>(

@@ -419,6 +419,12 @@ fn write_scalar(node: &Node<'_>, out: &mut Vec<u8>) {
 /// else.
 pub fn write_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
+    write_escaped(s, out);
+    out.push(b'"');
+}
+
+/// Appends the inside of `s` as a JSON string (escaped as [`write_str`] does, no quotes).
+pub fn write_escaped(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -451,7 +457,6 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 #[cfg(test)]
