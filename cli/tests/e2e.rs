@@ -1254,7 +1254,16 @@ fn presigned_downloads_and_refused_signatures_are_audited() {
         (url, put_url)
     });
     let sig = url.split("&sig=").nth(1).unwrap().to_string();
-    let logs = server.log_lines();
+    // The last request's lines may still be on their way (log_lines_when's docs).
+    let logs = server.log_lines_when(|logs| {
+        logs.iter()
+            .filter(|l| l["kind"] == "presign_denied")
+            .count()
+            >= 3
+            && logs.iter().any(|l| {
+                l["kind"] == "request" && l["operation"] == "presigned_upload" && l["status"] == 403
+            })
+    });
     let requests = |op: &str, status: u64| {
         logs.iter()
             .filter(|l| l["kind"] == "request" && l["operation"] == op && l["status"] == status)

@@ -168,6 +168,21 @@ impl Server {
         }
     }
 
+    /// The log lines once `ready` holds for them, or after 10 s whatever they are (the
+    /// assertions that follow then say what is missing). An audit line is written after its
+    /// response is sent and reaches this process through a pipe and a reader thread, so a
+    /// test that has just received a response may not see its line yet.
+    pub fn log_lines_when(&self, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let lines = self.log_lines();
+            if ready(&lines) || std::time::Instant::now() >= deadline {
+                return lines;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     pub fn log_lines(&self) -> Vec<Value> {
         self.logs
             .lock()
