@@ -13,6 +13,7 @@ use crate::entry::ObjectCreatedEvent;
 use crate::intake::{Intake, MAX_EVENT_BYTES, Verdict};
 use crate::keys;
 use eventpulse_contract_rt::json::{self, ParseError, Top};
+use eventpulse_contract_rt::tree;
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -28,9 +29,25 @@ fn depth(v: &Value) -> usize {
 /// Strict JSON intake (`json::parse`, `json::parse_each`):
 /// - neither panics;
 /// - both agree: same verdict, same check on refusal, the same elements on success;
-/// - what parses nests at most 127 levels, and re-parses to itself from its serialisation.
+/// - what parses nests at most 127 levels, and re-parses to itself from its serialisation;
+/// - intake's fast reader (`tree::parse`) accepts only what the strict parser accepts, and
+///   reads it as the same value (its compact text is serde_json's of the `Value`).
 pub fn json_strict(data: &[u8]) {
     let whole = json::parse(data, json::DEFAULT_MAX_BYTES);
+    let within_size = data.len() <= json::DEFAULT_MAX_BYTES;
+    let text = std::str::from_utf8(data).ok().filter(|_| within_size);
+    if let Some(node) = text.and_then(tree::parse) {
+        let value = whole
+            .as_ref()
+            .unwrap_or_else(|e| panic!("the fast reader accepted what is refused: {e}"));
+        let mut compact = Vec::new();
+        tree::write_compact(&node, &mut compact);
+        assert_eq!(
+            compact,
+            serde_json::to_vec(value).unwrap_or_default(),
+            "the fast reader read another value"
+        );
+    }
     let mut elements = Vec::new();
     let each = json::parse_each(data, json::DEFAULT_MAX_BYTES, |i, v| elements.push((i, v)));
     match (&whole, each) {

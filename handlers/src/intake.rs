@@ -135,7 +135,7 @@ impl Intake {
             return None;
         }
         let (min, max) = check::BATCH_ITEMS.unwrap_or((usize::MAX, 0));
-        let mut scratch = Scratch::default();
+        let mut scratch = Scratch::new();
         let mut out = Vec::new();
         let top = tree::parse_each(text, |index, node| {
             if index >= max {
@@ -184,7 +184,7 @@ impl Intake {
         // event the checks accept reads as its type; unlike the full path, no typed copy is
         // made to prove it here (tests/fast_path.rs and the fuzz properties do, for every
         // event they accept).
-        let body = EventJson::from_raw(serde_json::value::to_raw_value(node).ok()?);
+        let body = EventJson::from_tree(node, &mut scratch.body);
         Some(ParsedEvent {
             index,
             event_id: event_id.to_string(),
@@ -309,9 +309,21 @@ impl Intake {
 }
 
 /// What the fast path reuses from one event to the next.
-#[derive(Default)]
 struct Scratch {
     canonical: Vec<u8>,
+    /// The stored text is written here, then copied out at its size.
+    body: Vec<u8>,
+}
+
+impl Scratch {
+    /// Sized for a typical event (about 1 KB) so that a single-event object, the common
+    /// upload, does not grow them byte range by byte range.
+    fn new() -> Self {
+        Self {
+            canonical: Vec::with_capacity(2048),
+            body: Vec::with_capacity(2048),
+        }
+    }
 }
 
 /// [`write_hashed_form`] of an event read as a [`Node`]: its canonical JSON with

@@ -3,19 +3,19 @@
 //! `serde_json::Value` (with `preserve_order`) costs an index map, a hash of every key and
 //! an owned `String` per key and string value: about half of intake's time. A [`Node`]
 //! borrows every string that has no escape from the uploaded text and keeps object members
-//! in a `Vec`, in document order. It is read by the same `serde_json` deserializer as
-//! [`crate::json::parse`], so syntax, numbers, UTF-8 and nesting are judged identically.
+//! in a `Vec`, in document order. Its reader (`parse.rs`) reads the common shapes itself and
+//! leaves every other token to serde_json, the parser of [`crate::json::parse`], so numbers
+//! and escapes read identically.
 //!
 //! The fast path may only ever be stricter than the strict parser, never more lenient: every
 //! document [`parse_each`] accepts, [`crate::json::parse_each`] accepts with the same values.
 //! Whatever it declines (`None`: syntax errors, duplicate keys, budgets, objects with many
 //! keys) goes to the strict parser, which says precisely what is wrong.
 
-use crate::json::{MAX_CONTAINERS, MAX_VALUES};
-use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
-use std::cell::Cell;
-use std::fmt;
+
+mod parse;
+pub use parse::MAX_FAST_DEPTH;
 
 /// One JSON value; numbers as `serde_json` reads them (non-negative integers `U64`,
 /// negative ones `I64`, anything else `F64`).
@@ -94,213 +94,18 @@ pub fn parse_each<'a>(
     text: &'a str,
     mut each: impl FnMut(usize, Node<'a>) -> bool,
 ) -> Option<Top<'a>> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let budget = Budget {
-        values: Cell::new(MAX_VALUES),
-        containers: Cell::new(MAX_CONTAINERS),
-    };
-    let top = TopSeed {
-        each: &mut each,
-        budget: &budget,
-    }
-    .deserialize(&mut de)
-    .ok()?;
-    de.end().ok()?;
-    Some(top)
+    parse::Reader::new(text).document_each(&mut each)
 }
 
 /// Parses one whole document like [`parse_each`], without streaming.
 pub fn parse(text: &str) -> Option<Node<'_>> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let budget = Budget {
-        values: Cell::new(MAX_VALUES),
-        containers: Cell::new(MAX_CONTAINERS),
-    };
-    let node = NodeSeed { budget: &budget }.deserialize(&mut de).ok()?;
-    de.end().ok()?;
-    Some(node)
-}
-
-/// The same allowance as the strict parser's, spent on keys as well as values, so that the
-/// fast path declines whatever the strict parser would refuse for size.
-struct Budget {
-    values: Cell<usize>,
-    containers: Cell<usize>,
-}
-
-impl Budget {
-    fn value<E: serde::de::Error>(&self) -> Result<(), E> {
-        spend(&self.values)
-    }
-    fn container<E: serde::de::Error>(&self) -> Result<(), E> {
-        spend(&self.values)?;
-        spend(&self.containers)
-    }
-}
-
-fn spend<E: serde::de::Error>(left: &Cell<usize>) -> Result<(), E> {
-    let n = left
-        .get()
-        .checked_sub(1)
-        .ok_or_else(|| E::custom("budget"))?;
-    left.set(n);
-    Ok(())
-}
-
-struct TopSeed<'b, F> {
-    each: &'b mut F,
-    budget: &'b Budget,
-}
-
-impl<'de, F: FnMut(usize, Node<'de>) -> bool> DeserializeSeed<'de> for TopSeed<'_, F> {
-    type Value = Top<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Top<'de>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de, F: FnMut(usize, Node<'de>) -> bool> Visitor<'de> for TopSeed<'_, F> {
-    type Value = Top<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top<'de>, A::Error> {
-        self.budget.container()?;
-        let mut n = 0;
-        while let Some(v) = seq.next_element_seed(NodeSeed {
-            budget: self.budget,
-        })? {
-            if !(self.each)(n, v) {
-                return Err(A::Error::custom("stopped"));
-            }
-            n += 1;
-        }
-        Ok(Top::Array(n))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Top<'de>, A::Error> {
-        NodeSeed {
-            budget: self.budget,
-        }
-        .visit_map(map)
-        .map(Top::Other)
-    }
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Top<'de>, E> {
-        Ok(Top::Other(Node::Bool(v)))
-    }
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Top<'de>, E> {
-        Ok(Top::Other(Node::I64(v)))
-    }
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Top<'de>, E> {
-        Ok(Top::Other(Node::U64(v)))
-    }
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Top<'de>, E> {
-        Ok(Top::Other(Node::F64(v)))
-    }
-    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Top<'de>, E> {
-        Ok(Top::Other(Node::Str(Cow::Borrowed(v))))
-    }
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Top<'de>, E> {
-        Ok(Top::Other(Node::Str(Cow::Owned(v.to_owned()))))
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Top<'de>, E> {
-        Ok(Top::Other(Node::Null))
-    }
-}
-
-#[derive(Clone, Copy)]
-struct NodeSeed<'b> {
-    budget: &'b Budget,
-}
-
-impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
-    type Value = Node<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Node<'de>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for NodeSeed<'_> {
-    type Value = Node<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Node<'de>, E> {
-        self.budget.value()?;
-        Ok(Node::Bool(v))
-    }
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Node<'de>, E> {
-        self.budget.value()?;
-        Ok(Node::I64(v))
-    }
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Node<'de>, E> {
-        self.budget.value()?;
-        Ok(Node::U64(v))
-    }
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Node<'de>, E> {
-        self.budget.value()?;
-        Ok(Node::F64(v))
-    }
-    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Node<'de>, E> {
-        self.budget.value()?;
-        Ok(Node::Str(Cow::Borrowed(v)))
-    }
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Node<'de>, E> {
-        self.budget.value()?;
-        Ok(Node::Str(Cow::Owned(v.to_owned())))
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Node<'de>, E> {
-        self.budget.value()?;
-        Ok(Node::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
-        self.budget.container()?;
-        let mut items = Vec::new();
-        while let Some(v) = seq.next_element_seed(self)? {
-            items.push(v);
-        }
-        Ok(Node::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
-        self.budget.container()?;
-        let mut members: Vec<(Cow<'de, str>, Node<'de>)> = Vec::with_capacity(4);
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            self.budget.value()?;
-            if members.len() == MAX_FAST_MEMBERS || members.iter().any(|(k, _)| *k == key) {
-                return Err(A::Error::custom("declined"));
-            }
-            let value = map.next_value_seed(self)?;
-            members.push((key, value));
-        }
-        Ok(Node::Object(members))
-    }
-}
-
-struct KeySeed;
-
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Cow<'de, str>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed {
-    type Value = Cow<'de, str>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a key")
-    }
-    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
-        Ok(Cow::Borrowed(v))
-    }
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Cow<'de, str>, E> {
-        Ok(Cow::Owned(v.to_owned()))
-    }
+    parse::Reader::new(text).document()
 }
 
 /// Written by serde_json itself, members in document order: `serde_json::to_string` of a
 /// `Node` is byte for byte that of the `Value` (with `preserve_order`) the strict parser
-/// builds from the same text, and `serde_json::value::to_raw_value` makes the stored text
-/// without parsing it again.
+/// builds from the same text. Intake writes the stored text with [`write_compact`], which
+/// the tests hold to this.
 impl serde::Serialize for Node<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::{SerializeMap, SerializeSeq};
@@ -326,6 +131,38 @@ impl serde::Serialize for Node<'_> {
                 map.end()
             }
         }
+    }
+}
+
+/// Appends `node` as compact JSON, members in document order: byte for byte what
+/// `serde_json::to_string` writes of the node (and so of the `Value` the strict parser builds
+/// from the same text), without serde's per-value dispatch or a second escape scan of the
+/// strings borrowed from the document ([`write_cow`]).
+pub fn write_compact(node: &Node<'_>, out: &mut Vec<u8>) {
+    match node {
+        Node::Object(members) => {
+            out.push(b'{');
+            for (i, (k, v)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_cow(k, out);
+                out.push(b':');
+                write_compact(v, out);
+            }
+            out.push(b'}');
+        }
+        Node::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_compact(v, out);
+            }
+            out.push(b']');
+        }
+        scalar => write_scalar(scalar, out),
     }
 }
 
@@ -470,6 +307,13 @@ mod tests {
             serde_json::to_string(&node).unwrap(),
             value.to_string(),
             "{text}"
+        );
+        let mut compact = Vec::new();
+        write_compact(&node, &mut compact);
+        assert_eq!(
+            String::from_utf8(compact).unwrap(),
+            value.to_string(),
+            "{text}: the compact writer is serde_json's"
         );
         let mut canonical = Vec::new();
         write_canonical(&node, &mut canonical);

@@ -1,0 +1,566 @@
+//! The fast path's own JSON reader: text → [`Node`] in one pass over the bytes.
+//!
+//! serde_json's deserializer, driven through serde's visitor traits, cost about a third of
+//! intake (dispatch per value, a `Vec` grown by doubling per container). This reader walks
+//! the bytes directly and sizes every container exactly, from a stack it reuses.
+//!
+//! It may only ever be stricter than serde_json, never more lenient or different: it reads
+//! the common shapes itself (structure, `true`/`false`/`null`, strings without escapes,
+//! short integers) and hands serde_json the rest, token by token (a string with an escape,
+//! a fraction, an exponent, a long integer, `-0`), so every value it produces is the one
+//! serde_json would. Anything else — any syntax error, a raw control character in a
+//! string, a duplicate key, an object of more than [`MAX_FAST_MEMBERS`] members, nesting
+//! deeper than [`MAX_FAST_DEPTH`], a spent budget — is declined (`None`), and the strict
+//! parser then says what is wrong. The tests hold it to serde_json on crafted and
+//! generated documents, and the `json_strict` fuzz property on every input.
+
+use super::{MAX_FAST_MEMBERS, Node, Top};
+use crate::json::{MAX_CONTAINERS, MAX_VALUES};
+use std::borrow::Cow;
+
+/// Deepest nesting read here (serde_json's limit is 128): events are shallow, and deeper
+/// documents go to the strict parser, which bounds them and explains.
+pub const MAX_FAST_DEPTH: usize = 64;
+
+type Member<'a> = (Cow<'a, str>, Node<'a>);
+
+/// Why a document is declined; the reason is not kept (the strict parser explains).
+struct Declined;
+
+type Read<T> = Result<T, Declined>;
+
+pub(super) struct Reader<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    depth: usize,
+    /// The same allowances as the strict parser's, spent on keys as well as values, so that
+    /// the fast path declines whatever the strict parser would refuse for size.
+    values: usize,
+    containers: usize,
+    /// Elements and members of the containers being read; each container takes its own off
+    /// the top when it closes, into a `Vec` of exactly its size.
+    items: Vec<Node<'a>>,
+    members: Vec<Member<'a>>,
+}
+
+impl<'a> Reader<'a> {
+    pub(super) fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+            depth: 0,
+            values: MAX_VALUES,
+            containers: MAX_CONTAINERS,
+            // Room for an event's worth of nesting, so that they rarely grow.
+            items: Vec::with_capacity(32),
+            members: Vec::with_capacity(32),
+        }
+    }
+
+    /// The whole document as one value.
+    pub(super) fn document(mut self) -> Option<Node<'a>> {
+        let node = self.value().ok()?;
+        self.end().ok()?;
+        Some(node)
+    }
+
+    /// The whole document, a top-level array's elements handed to `each` one by one.
+    pub(super) fn document_each(
+        mut self,
+        each: &mut impl FnMut(usize, Node<'a>) -> bool,
+    ) -> Option<Top<'a>> {
+        self.skip_ws();
+        let top = if self.peek() == Some(b'[') {
+            self.pos += 1;
+            self.enter().ok()?;
+            let mut n = 0;
+            let mut first = true;
+            loop {
+                self.skip_ws();
+                if self.peek() == Some(b']') && first {
+                    self.pos += 1;
+                    break;
+                }
+                let v = self.value().ok()?;
+                if !each(n, v) {
+                    return None;
+                }
+                n += 1;
+                first = false;
+                if !self.after_element(b']').ok()? {
+                    break;
+                }
+            }
+            self.depth -= 1;
+            Top::Array(n)
+        } else {
+            Top::Other(self.value().ok()?)
+        };
+        self.end().ok()?;
+        Some(top)
+    }
+
+    /// Nothing but white space may follow the top-level value.
+    fn end(&mut self) -> Read<()> {
+        self.skip_ws();
+        if self.pos == self.bytes.len() {
+            Ok(())
+        } else {
+            Err(Declined)
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    /// JSON's four white-space bytes, exactly (serde_json's set).
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn spend_value(&mut self) -> Read<()> {
+        self.values = self.values.checked_sub(1).ok_or(Declined)?;
+        Ok(())
+    }
+
+    /// Opens an array or object: a value and a container spent, one level deeper.
+    fn enter(&mut self) -> Read<()> {
+        self.spend_value()?;
+        self.containers = self.containers.checked_sub(1).ok_or(Declined)?;
+        self.depth += 1;
+        if self.depth > MAX_FAST_DEPTH {
+            return Err(Declined);
+        }
+        Ok(())
+    }
+
+    /// After an element or member: `,` (another follows: `true`) or `close` (`false`).
+    fn after_element(&mut self, close: u8) -> Read<bool> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(b) if b == close => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => Err(Declined),
+        }
+    }
+
+    fn value(&mut self) -> Read<Node<'a>> {
+        self.skip_ws();
+        match self.peek().ok_or(Declined)? {
+            b'{' => {
+                self.pos += 1;
+                self.object()
+            }
+            b'[' => {
+                self.pos += 1;
+                self.array()
+            }
+            b'"' => {
+                self.spend_value()?;
+                Ok(Node::Str(self.string()?))
+            }
+            b't' => self.literal(b"true", Node::Bool(true)),
+            b'f' => self.literal(b"false", Node::Bool(false)),
+            b'n' => self.literal(b"null", Node::Null),
+            b'-' | b'0'..=b'9' => {
+                self.spend_value()?;
+                self.number()
+            }
+            _ => Err(Declined),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], node: Node<'a>) -> Read<Node<'a>> {
+        if self.bytes[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            self.spend_value()?;
+            Ok(node)
+        } else {
+            Err(Declined)
+        }
+    }
+
+    fn array(&mut self) -> Read<Node<'a>> {
+        self.enter()?;
+        let base = self.items.len();
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+        } else {
+            loop {
+                let v = self.value()?;
+                self.items.push(v);
+                if !self.after_element(b']')? {
+                    break;
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(Node::Array(self.items.drain(base..).collect()))
+    }
+
+    fn object(&mut self) -> Read<Node<'a>> {
+        self.enter()?;
+        let base = self.members.len();
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+        } else {
+            loop {
+                self.skip_ws();
+                if self.peek() != Some(b'"') {
+                    return Err(Declined);
+                }
+                let key = self.string()?;
+                self.spend_value()?;
+                let mine = &self.members[base..];
+                if mine.len() == MAX_FAST_MEMBERS || mine.iter().any(|(k, _)| *k == key) {
+                    return Err(Declined);
+                }
+                self.skip_ws();
+                if self.peek() != Some(b':') {
+                    return Err(Declined);
+                }
+                self.pos += 1;
+                let v = self.value()?;
+                self.members.push((key, v));
+                if !self.after_element(b'}')? {
+                    break;
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(Node::Object(self.members.drain(base..).collect()))
+    }
+
+    /// A string token, at its opening quote. Without an escape it is borrowed from the
+    /// text as it is; with one, serde_json decodes the token (surrogates, `\u` spellings).
+    /// A raw control character is declined: JSON forbids it and serde_json refuses it.
+    fn string(&mut self) -> Read<Cow<'a, str>> {
+        let start = self.pos;
+        let mut i = start + 1;
+        let mut escaped = false;
+        loop {
+            match *self.bytes.get(i).ok_or(Declined)? {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    // The escaped byte is skipped whatever it is: serde_json judges it.
+                    i += 2;
+                }
+                0x00..=0x1F => return Err(Declined),
+                _ => i += 1,
+            }
+        }
+        self.pos = i + 1;
+        // The quotes are ASCII, so both ends are on character boundaries.
+        let token = self.text.get(start..=i).ok_or(Declined)?;
+        if escaped {
+            serde_json::from_str::<String>(token)
+                .map(Cow::Owned)
+                .map_err(|_| Declined)
+        } else {
+            Ok(Cow::Borrowed(&token[1..token.len() - 1]))
+        }
+    }
+
+    /// A number token. Integers of up to 18 digits (the common case) are read here; any
+    /// other spelling that JSON's grammar allows is read by serde_json from the token alone,
+    /// so it gets serde_json's own value (`-0` and overlong integers as floats, its float
+    /// conversion), and whatever the grammar refuses is declined.
+    fn number(&mut self) -> Read<Node<'a>> {
+        let start = self.pos;
+        let negative = self.bytes[start] == b'-';
+        let digits_start = start + usize::from(negative);
+        let mut i = digits_start;
+        let mut n: u64 = 0;
+        while let Some(&d @ b'0'..=b'9') = self.bytes.get(i) {
+            n = n.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+            i += 1;
+        }
+        let digits = i - digits_start;
+        let leading_zero = digits > 1 && self.bytes[digits_start] == b'0';
+        if digits == 0 || leading_zero {
+            return Err(Declined);
+        }
+        let simple = digits <= 18 && !matches!(self.bytes.get(i), Some(b'.' | b'e' | b'E'));
+        if simple && !(negative && n == 0) {
+            self.pos = i;
+            return Ok(if negative {
+                // At most 18 digits: well inside i64.
+                Node::I64(-(n as i64))
+            } else {
+                Node::U64(n)
+            });
+        }
+        // The rest of the token: fraction and exponent, by JSON's grammar.
+        if self.bytes.get(i) == Some(&b'.') {
+            i += 1;
+            let from = i;
+            while let Some(b'0'..=b'9') = self.bytes.get(i) {
+                i += 1;
+            }
+            if i == from {
+                return Err(Declined);
+            }
+        }
+        if let Some(b'e' | b'E') = self.bytes.get(i) {
+            i += 1;
+            if let Some(b'+' | b'-') = self.bytes.get(i) {
+                i += 1;
+            }
+            let from = i;
+            while let Some(b'0'..=b'9') = self.bytes.get(i) {
+                i += 1;
+            }
+            if i == from {
+                return Err(Declined);
+            }
+        }
+        self.pos = i;
+        let token = self.text.get(start..i).ok_or(Declined)?;
+        let number: serde_json::Number = serde_json::from_str(token).map_err(|_| Declined)?;
+        if let Some(u) = number.as_u64() {
+            Ok(Node::U64(u))
+        } else if let Some(s) = number.as_i64() {
+            Ok(Node::I64(s))
+        } else {
+            number.as_f64().map(Node::F64).ok_or(Declined)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{parse, parse_each};
+    use super::*;
+
+    /// The reader's verdict on `text` against serde_json's (through the strict parser, as
+    /// intake's full path reads it): declining is always allowed; accepting is allowed only
+    /// where serde_json accepts, and then with the very same value (serialised alike, so a
+    /// `U64` is not an `F64`), and `parse_each` reads the same.
+    fn agrees_with_serde_json(text: &str) -> bool {
+        let strict = crate::json::parse(text.as_bytes(), usize::MAX);
+        let Some(node) = parse(text) else {
+            return false;
+        };
+        let value = strict.unwrap_or_else(|e| panic!("accepted {text:?}, which is refused: {e}"));
+        assert_eq!(
+            serde_json::to_string(&node).unwrap(),
+            value.to_string(),
+            "{text:?}"
+        );
+        let mut elements = Vec::new();
+        let top = parse_each(text, |i, n| {
+            elements.push((i, n));
+            true
+        });
+        match (&node, top) {
+            (Node::Array(items), Some(Top::Array(n))) => {
+                assert_eq!(n, items.len(), "{text:?}");
+                assert!(
+                    elements
+                        .iter()
+                        .enumerate()
+                        .all(|(k, (i, e))| *i == k && *e == items[k])
+                );
+            }
+            (_, Some(Top::Other(o))) => assert_eq!(o, node, "{text:?}"),
+            (_, top) => panic!("{text:?}: parse read {node:?}, parse_each {top:?}"),
+        }
+        true
+    }
+
+    #[test]
+    fn reads_every_token_as_serde_json_does() {
+        let accepted = [
+            "0",
+            "-1",
+            "7",
+            "123456789012345678",
+            "-123456789012345678",
+            "1234567890123456789",
+            "12345678901234567890",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "-0",
+            "-0.0",
+            "0.0",
+            "1.5",
+            "-2.5e-3",
+            "1e2",
+            "1E+2",
+            "1e-2",
+            "2.0",
+            "1e308",
+            "5e-324",
+            "1e-400",
+            "0.1",
+            "3.141592653589793",
+            r#""""#,
+            r#""plain""#,
+            r#""é ü 😀""#,
+            r#""\"\\\/\b\f\n\r\t""#,
+            r#""\u0000\u001f""#,
+            r#""\ud83d\ude00""#,
+            r#""a\u00e9b""#,
+            "true",
+            "false",
+            "null",
+            "[]",
+            "{}",
+            " [ 1 , { \"a\" : [ ] } ] ",
+            "\t\n\r{\"k\":null}\n",
+            r#"{"a":{"b":{"c":[1,[2,[3]]]}}}"#,
+            r#"{"\u0061":1,"b":2}"#,
+            r#"[1,2,3]"#,
+            r#"{"a":"x","ab":"y","":"z"}"#,
+        ];
+        for text in accepted {
+            assert!(agrees_with_serde_json(text), "declined {text:?}");
+        }
+        // Declined: refused by serde_json, or left to the strict parser on purpose.
+        let declined = [
+            "",
+            " ",
+            "01",
+            "-",
+            "1.",
+            ".5",
+            "1e",
+            "1e+",
+            "+1",
+            "1.5.2",
+            "0x10",
+            "1e400",
+            "-1e400",
+            "NaN",
+            "Infinity",
+            "tru",
+            "nul",
+            "True",
+            r#""unterminated"#,
+            r#""\x""#,
+            r#""\u12""#,
+            r#""\ud800""#,
+            "\"tab\there\"",
+            "\"nl\nhere\"",
+            "[1,]",
+            "[,1]",
+            "[1 2]",
+            "{,}",
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            r#"{a:1}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"\u0061":1,"a":2}"#,
+            "[1] [2]",
+            "{} x",
+            "\u{feff}{}",
+            "[1]]",
+            "{\"a\":[}",
+            "1 2",
+            "[\"a\\",
+        ];
+        for text in declined {
+            assert!(!agrees_with_serde_json(text), "accepted {text:?}");
+        }
+        let deep = format!(
+            "{}{}",
+            "[".repeat(MAX_FAST_DEPTH + 1),
+            "]".repeat(MAX_FAST_DEPTH + 1)
+        );
+        assert!(!agrees_with_serde_json(&deep), "deeper than the fast depth");
+        let shallow = format!(
+            "{}{}",
+            "[".repeat(MAX_FAST_DEPTH),
+            "]".repeat(MAX_FAST_DEPTH)
+        );
+        assert!(agrees_with_serde_json(&shallow));
+    }
+
+    /// Every document made by cutting, repeating and splicing the bytes of some valid ones
+    /// (a few hundred thousand, deterministic): never accepted unless serde_json accepts
+    /// it, and then read identically.
+    #[test]
+    fn mutated_documents_agree_with_serde_json() {
+        let seeds: &[&[u8]] = &[
+            br#"{"eventId":"e-1","type":"order.placed","occurredAt":"2026-11-27T10:15:00.125+01:00","data":{"amountMinor":-45980,"rate":1.5e-3,"items":[{"sku":"A\u00e9\n","q":1},{"sku":"B","q":18446744073709551616}],"ok":true,"none":null}}"#,
+            br#"[ {"a" : [ 1 , -0 , 2.50 , "x\"y" ] } , {"b":{}} , [] ]"#,
+        ];
+        let tokens: &[&[u8]] = &[
+            b"\"",
+            b"\\",
+            b",",
+            b":",
+            b"[",
+            b"]",
+            b"{",
+            b"}",
+            b"-",
+            b"0",
+            b"1",
+            b".",
+            b"e",
+            b"+",
+            b" ",
+            b"\n",
+            b"\x01",
+            b"\\u",
+            b"d83d",
+            b"true",
+            b"null",
+            "é".as_bytes(),
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % bound as u64) as usize
+        };
+        let (mut accepted, mut total) = (0, 0);
+        for _ in 0..200_000 {
+            let mut doc = seeds[next(seeds.len())].to_vec();
+            for _ in 0..1 + next(3) {
+                let at = next(doc.len() + 1);
+                match next(3) {
+                    0 if at < doc.len() => {
+                        doc.remove(at);
+                    }
+                    1 => {
+                        let t = tokens[next(tokens.len())];
+                        doc.splice(at..at, t.iter().copied());
+                    }
+                    _ => {
+                        let to = (at + next(8)).min(doc.len());
+                        let piece = doc[at..to].to_vec();
+                        doc.splice(at..at, piece);
+                    }
+                }
+            }
+            if let Ok(text) = std::str::from_utf8(&doc) {
+                total += 1;
+                accepted += usize::from(agrees_with_serde_json(text));
+            }
+        }
+        // The mutations must reach both verdicts often, or the test proves little.
+        assert!(
+            accepted > total / 50 && accepted < total,
+            "{accepted} of {total} accepted"
+        );
+    }
+}
