@@ -36,7 +36,8 @@ pub fn json_strict(data: &[u8]) {
     let whole = json::parse(data, json::DEFAULT_MAX_BYTES);
     let within_size = data.len() <= json::DEFAULT_MAX_BYTES;
     let text = std::str::from_utf8(data).ok().filter(|_| within_size);
-    if let Some(node) = text.and_then(tree::parse) {
+    let arena = tree::Arena::new();
+    if let Some(node) = text.and_then(|t| tree::parse(t, &arena)) {
         let value = whole
             .as_ref()
             .unwrap_or_else(|e| panic!("the fast reader accepted what is refused: {e}"));

@@ -138,10 +138,12 @@ impl Intake {
         let mut scratch = Scratch::new();
         let mut out = Vec::new();
         let top = tree::parse_each(text, |index, node| {
-            if index >= max {
-                return false;
-            }
-            match self.fast_event(index, &node, &mut scratch) {
+            let event = match index {
+                Some(i) if i >= max => return false,
+                Some(i) => self.fast_event(i, &node, &mut scratch),
+                None => self.fast_event(0, &node, &mut scratch),
+            };
+            match event {
                 Some(e) => {
                     out.push(e);
                     true
@@ -150,9 +152,8 @@ impl Intake {
             }
         })?;
         match top {
-            Top::Array(n) if n >= min => Some(out),
-            Top::Array(_) => None,
-            Top::Other(node) => Some(vec![self.fast_event(0, &node, &mut scratch)?]),
+            Top::Array(n) if n < min => None,
+            Top::Array(_) | Top::One => Some(out),
         }
     }
 
@@ -329,7 +330,7 @@ impl Scratch {
 /// [`write_hashed_form`] of an event read as a [`Node`]: its canonical JSON with
 /// `occurredAt` (whose text is `occurred_at`) in its canonical spelling.
 fn write_hashed_members(
-    members: &[(std::borrow::Cow<'_, str>, Node<'_>)],
+    members: &[(tree::Text<'_>, Node<'_>)],
     occurred_at: &str,
     out: &mut Vec<u8>,
 ) {
@@ -341,10 +342,10 @@ fn write_hashed_members(
             out.push(b',');
         }
         let (k, v) = &members[usize::from(m)];
-        tree::write_cow(k, out);
+        tree::write_text(k, out);
         out.push(b':');
         match &respelled {
-            Some(c) if k == "occurredAt" => tree::write_str(c, out),
+            Some(c) if k.as_str() == "occurredAt" => tree::write_str(c, out),
             _ => tree::write_canonical(v, out),
         }
     }

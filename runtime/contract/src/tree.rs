@@ -12,50 +12,113 @@
 //! Whatever it declines (`None`: syntax errors, duplicate keys, budgets, objects with many
 //! keys) goes to the strict parser, which says precisely what is wrong.
 
-use std::borrow::Cow;
+use std::fmt;
+use std::ops::Deref;
 
 mod parse;
 pub use parse::MAX_FAST_DEPTH;
 
 /// One JSON value; numbers as `serde_json` reads them (non-negative integers `U64`,
-/// negative ones `I64`, anything else `F64`).
-#[derive(Debug, Clone, PartialEq)]
+/// negative ones `I64`, anything else `F64`). Containers are slices in an [`Arena`], so a
+/// tree is freed all at once with its arena, and nothing in it has a destructor.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Node<'a> {
     Null,
     Bool(bool),
     U64(u64),
     I64(i64),
     F64(f64),
-    Str(Cow<'a, str>),
-    Array(Vec<Node<'a>>),
+    Str(Text<'a>),
+    Array(&'a [Node<'a>]),
     /// Members in document order; keys are unique.
-    Object(Vec<(Cow<'a, str>, Node<'a>)>),
+    Object(&'a [(Text<'a>, Node<'a>)]),
+}
+
+/// A string of the tree (a value or a key), read as `str`. One the document spelled without
+/// an escape is borrowed from it and, since JSON text holds no raw control character or
+/// unescaped quote, is written back as it is; one spelled with an escape was decoded (into
+/// the arena) and is escaped again when written.
+#[derive(Clone, Copy)]
+pub struct Text<'a> {
+    text: &'a str,
+    escaped: bool,
+}
+
+impl<'a> Text<'a> {
+    /// A string spelled without escapes in the document.
+    pub fn plain(text: &'a str) -> Self {
+        Self {
+            text,
+            escaped: false,
+        }
+    }
+    pub fn as_str(&self) -> &'a str {
+        self.text
+    }
+}
+
+impl Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.text
+    }
+}
+
+/// Equal when they are the same string, however the document spelled them (`"a"` and
+/// `"\u0061"` are one key).
+impl PartialEq for Text<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl PartialEq<str> for Text<'_> {
+    fn eq(&self, other: &str) -> bool {
+        self.text == other
+    }
+}
+
+impl fmt::Debug for Text<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.text, f)
+    }
+}
+
+/// Where a tree's containers and decoded strings live (a bump allocator: one block, freed or
+/// reused at once, instead of an allocation per container).
+#[derive(Default)]
+pub struct Arena(bumpalo::Bump);
+
+impl Arena {
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl<'a> Node<'a> {
-    pub fn as_str(&self) -> Option<&str> {
+    pub fn as_str(&self) -> Option<&'a str> {
         match self {
-            Node::Str(s) => Some(s),
+            Node::Str(s) => Some(s.text),
             _ => None,
         }
     }
-    pub fn as_object(&self) -> Option<&[(Cow<'a, str>, Node<'a>)]> {
-        match self {
+    pub fn as_object(&self) -> Option<&'a [(Text<'a>, Node<'a>)]> {
+        match *self {
             Node::Object(m) => Some(m),
             _ => None,
         }
     }
-    pub fn as_array(&self) -> Option<&[Node<'a>]> {
-        match self {
+    pub fn as_array(&self) -> Option<&'a [Node<'a>]> {
+        match *self {
             Node::Array(a) => Some(a),
             _ => None,
         }
     }
     /// The member `key` of an object.
-    pub fn get(&self, key: &str) -> Option<&Node<'a>> {
+    pub fn get(&self, key: &str) -> Option<&'a Node<'a>> {
         self.as_object()?
             .iter()
-            .find(|(k, _)| k == key)
+            .find(|(k, _)| k.text == key)
             .map(|(_, v)| v)
     }
     /// The value of an integer, as JSON Schema's `integer` type and `minimum`/`maximum`
@@ -78,28 +141,30 @@ impl<'a> Node<'a> {
 /// objects go to the strict parser.
 pub const MAX_FAST_MEMBERS: usize = 32;
 
-/// What [`parse_each`] read at the top: an array, whose elements went to the callback, or
-/// another value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Top<'a> {
+/// What [`parse_each`] read at the top: an array of this many elements, or one other value;
+/// either way every value went to the callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Top {
     Array(usize),
-    Other(Node<'a>),
+    One,
 }
 
 /// Parses `text` (already checked: size, UTF-8, byte order mark, emptiness) handing each
-/// element of a top-level array to `each` as soon as it is read; `each` returns `false` to
-/// stop. `None` when the document is declined (any error, a budget spent, a large object)
-/// or `each` stopped: the caller then takes the strict path.
-pub fn parse_each<'a>(
-    text: &'a str,
-    mut each: impl FnMut(usize, Node<'a>) -> bool,
-) -> Option<Top<'a>> {
+/// element of a top-level array (with its index), or the one top-level value (`None`), to
+/// `each` as soon as it is read; `each` returns `false` to stop. Each element's tree lives only for
+/// its call: its arena is reused for the next one, so memory follows the largest element,
+/// not the document. `None` when the document is declined (any error, a budget spent, a
+/// large object) or `each` stopped: the caller then takes the strict path.
+pub fn parse_each(
+    text: &str,
+    mut each: impl FnMut(Option<usize>, Node<'_>) -> bool,
+) -> Option<Top> {
     parse::Reader::new(text).document_each(&mut each)
 }
 
-/// Parses one whole document like [`parse_each`], without streaming.
-pub fn parse(text: &str) -> Option<Node<'_>> {
-    parse::Reader::new(text).document()
+/// Parses one whole document like [`parse_each`], without streaming, into `arena`.
+pub fn parse<'a>(text: &'a str, arena: &'a Arena) -> Option<Node<'a>> {
+    parse::Reader::new(text).document(&arena.0)
 }
 
 /// Written by serde_json itself, members in document order: `serde_json::to_string` of a
@@ -118,14 +183,14 @@ impl serde::Serialize for Node<'_> {
             Node::Str(t) => s.serialize_str(t),
             Node::Array(items) => {
                 let mut seq = s.serialize_seq(Some(items.len()))?;
-                for v in items {
+                for v in items.iter() {
                     seq.serialize_element(v)?;
                 }
                 seq.end()
             }
             Node::Object(members) => {
                 let mut map = s.serialize_map(Some(members.len()))?;
-                for (k, v) in members {
+                for (k, v) in members.iter() {
                     map.serialize_entry(&**k, v)?;
                 }
                 map.end()
@@ -137,7 +202,7 @@ impl serde::Serialize for Node<'_> {
 /// Appends `node` as compact JSON, members in document order: byte for byte what
 /// `serde_json::to_string` writes of the node (and so of the `Value` the strict parser builds
 /// from the same text), without serde's per-value dispatch or a second escape scan of the
-/// strings borrowed from the document ([`write_cow`]).
+/// strings borrowed from the document ([`write_text`]).
 pub fn write_compact(node: &Node<'_>, out: &mut Vec<u8>) {
     match node {
         Node::Object(members) => {
@@ -146,7 +211,7 @@ pub fn write_compact(node: &Node<'_>, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_cow(k, out);
+                write_text(k, out);
                 out.push(b':');
                 write_compact(v, out);
             }
@@ -179,7 +244,7 @@ pub fn write_canonical(node: &Node<'_>, out: &mut Vec<u8>) {
                     out.push(b',');
                 }
                 let (k, v) = &members[usize::from(m)];
-                write_cow(k, out);
+                write_text(k, out);
                 out.push(b':');
                 write_canonical(v, out);
             }
@@ -203,7 +268,7 @@ pub fn write_canonical(node: &Node<'_>, out: &mut Vec<u8>) {
 /// is exact), in `order`, without allocating. The tree never holds more than
 /// [`MAX_FAST_MEMBERS`] members in one object.
 pub fn sorted<'o>(
-    members: &[(Cow<'_, str>, Node<'_>)],
+    members: &[(Text<'_>, Node<'_>)],
     order: &'o mut [u8; MAX_FAST_MEMBERS],
 ) -> &'o [u8] {
     let order = &mut order[..members.len().min(MAX_FAST_MEMBERS)];
@@ -219,18 +284,15 @@ pub fn sorted<'o>(
     order
 }
 
-/// A string of the tree as JSON: one borrowed from the document had no escape in it, and
-/// JSON text holds no raw control character or unescaped quote, so it is copied as it is.
-// The `Cow` is the point: whether it is borrowed says whether it needs escaping.
-#[allow(clippy::ptr_arg)]
-pub fn write_cow(s: &Cow<'_, str>, out: &mut Vec<u8>) {
-    match s {
-        Cow::Borrowed(b) => {
-            out.push(b'"');
-            out.extend_from_slice(b.as_bytes());
-            out.push(b'"');
-        }
-        Cow::Owned(o) => write_str(o, out),
+/// A string of the tree as JSON: one spelled without an escape in the document is copied as
+/// it is ([`Text`]), one decoded from escapes is escaped as serde_json escapes.
+pub fn write_text(s: &Text<'_>, out: &mut Vec<u8>) {
+    if s.escaped {
+        write_str(s.text, out);
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(s.text.as_bytes());
+        out.push(b'"');
     }
 }
 
@@ -246,7 +308,7 @@ fn write_scalar(node: &Node<'_>, out: &mut Vec<u8>) {
         Node::F64(f) => {
             let _ = serde_json::to_writer(&mut *out, &f);
         }
-        Node::Str(ref s) => write_cow(s, out),
+        Node::Str(ref s) => write_text(s, out),
         Node::Array(_) | Node::Object(_) => {}
     }
 }
@@ -299,6 +361,11 @@ pub fn write_escaped(s: &str, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`parse`] into an arena of its own, leaked: these are tests.
+    fn parse(text: &str) -> Option<Node<'_>> {
+        super::parse(text, Box::leak(Box::new(Arena::new())))
+    }
 
     fn compact_like_serde(text: &str) {
         let node = parse(text).expect("fast path takes it");
@@ -391,16 +458,20 @@ mod tests {
     fn streams_top_level_arrays_and_stops_when_told() {
         let mut seen = Vec::new();
         let top = parse_each(r#"[{"a":1},{"a":2},{"a":3}]"#, |i, n| {
+            let i = i.expect("an element");
             seen.push((i, n.get("a").and_then(Node::as_integer)));
             true
         });
         assert_eq!(top, Some(Top::Array(3)));
         assert_eq!(seen, [(0, Some(1)), (1, Some(2)), (2, Some(3))]);
-        assert_eq!(parse_each("[1,2,3]", |i, _| i < 1), None);
-        assert!(matches!(
-            parse_each(r#"{"a":"b"}"#, |_, _| true),
-            Some(Top::Other(Node::Object(_)))
-        ));
+        assert_eq!(parse_each("[1,2,3]", |i, _| i < Some(1)), None);
+        let mut whole = None;
+        let top = parse_each(r#"{"a":"b"}"#, |i, n| {
+            whole = Some((i, n.get("a").and_then(Node::as_str).map(str::to_owned)));
+            true
+        });
+        assert_eq!(top, Some(Top::One));
+        assert_eq!(whole, Some((None, Some("b".to_owned()))));
     }
 
     #[test]
@@ -408,8 +479,15 @@ mod tests {
         let text = r#"{"key":"value","esc":"a\nb"}"#;
         let node = parse(text).unwrap();
         let m = node.as_object().unwrap();
-        assert!(matches!(m[0].0, Cow::Borrowed(_)));
-        assert!(matches!(m[0].1, Node::Str(Cow::Borrowed(_))));
-        assert!(matches!(m[1].1, Node::Str(Cow::Owned(_))));
+        let borrowed = |t: &Text<'_>| {
+            !t.escaped
+                && text
+                    .as_bytes()
+                    .as_ptr_range()
+                    .contains(&t.as_str().as_ptr())
+        };
+        assert!(borrowed(&m[0].0));
+        assert!(matches!(m[0].1, Node::Str(t) if borrowed(&t)));
+        assert!(matches!(m[1].1, Node::Str(t) if t.escaped && t.as_str() == "a\nb"));
     }
 }

@@ -14,38 +14,56 @@
 //! parser then says what is wrong. The tests hold it to serde_json on crafted and
 //! generated documents, and the `json_strict` fuzz property on every input.
 
-use super::{MAX_FAST_MEMBERS, Node, Top};
+use super::{MAX_FAST_MEMBERS, Node, Text, Top};
 use crate::json::{MAX_CONTAINERS, MAX_VALUES};
-use std::borrow::Cow;
+use bumpalo::Bump;
+use bumpalo::collections::Vec as ArenaVec;
 
 /// Deepest nesting read here (serde_json's limit is 128): events are shallow, and deeper
 /// documents go to the strict parser, which bounds them and explains.
 pub const MAX_FAST_DEPTH: usize = 64;
 
-type Member<'a> = (Cow<'a, str>, Node<'a>);
+/// An arena block big enough for a typical event's tree (about 3 KB for a 1 KB event).
+const ARENA_START: usize = 8 * 1024;
 
 /// Why a document is declined; the reason is not kept (the strict parser explains).
 struct Declined;
 
 type Read<T> = Result<T, Declined>;
 
-pub(super) struct Reader<'a> {
-    text: &'a str,
-    bytes: &'a [u8],
+/// The position in the text and the budgets: everything that outlives one element.
+pub(super) struct Reader<'t> {
+    text: &'t str,
+    bytes: &'t [u8],
     pos: usize,
     depth: usize,
     /// The same allowances as the strict parser's, spent on keys as well as values, so that
     /// the fast path declines whatever the strict parser would refuse for size.
     values: usize,
     containers: usize,
-    /// Elements and members of the containers being read; each container takes its own off
-    /// the top when it closes, into a `Vec` of exactly its size.
-    items: Vec<Node<'a>>,
-    members: Vec<Member<'a>>,
 }
 
-impl<'a> Reader<'a> {
-    pub(super) fn new(text: &'a str) -> Self {
+/// Where one element's tree is built: its arena, and the elements and members of the
+/// containers still open (each container copies its own off the top, into a slice of
+/// exactly its size, when it closes).
+struct Build<'a> {
+    arena: &'a Bump,
+    items: ArenaVec<'a, Node<'a>>,
+    members: ArenaVec<'a, (Text<'a>, Node<'a>)>,
+}
+
+impl<'a> Build<'a> {
+    fn new(arena: &'a Bump) -> Self {
+        Self {
+            arena,
+            items: ArenaVec::with_capacity_in(32, arena),
+            members: ArenaVec::with_capacity_in(32, arena),
+        }
+    }
+}
+
+impl<'t> Reader<'t> {
+    pub(super) fn new(text: &'t str) -> Self {
         Self {
             text,
             bytes: text.as_bytes(),
@@ -53,50 +71,58 @@ impl<'a> Reader<'a> {
             depth: 0,
             values: MAX_VALUES,
             containers: MAX_CONTAINERS,
-            // Room for an event's worth of nesting, so that they rarely grow.
-            items: Vec::with_capacity(32),
-            members: Vec::with_capacity(32),
         }
     }
 
-    /// The whole document as one value.
-    pub(super) fn document(mut self) -> Option<Node<'a>> {
-        let node = self.value().ok()?;
+    /// The whole document as one value, built in `arena`.
+    pub(super) fn document<'a>(mut self, arena: &'a Bump) -> Option<Node<'a>>
+    where
+        't: 'a,
+    {
+        let node = self.value(&mut Build::new(arena)).ok()?;
         self.end().ok()?;
         Some(node)
     }
 
-    /// The whole document, a top-level array's elements handed to `each` one by one.
+    /// The whole document, a top-level array's elements (or the one other value) handed to
+    /// `each` one by one, each built in the arena the one before it used.
     pub(super) fn document_each(
         mut self,
-        each: &mut impl FnMut(usize, Node<'a>) -> bool,
-    ) -> Option<Top<'a>> {
+        each: &mut impl FnMut(Option<usize>, Node<'_>) -> bool,
+    ) -> Option<Top> {
+        let mut arena = Bump::with_capacity(ARENA_START);
         self.skip_ws();
         let top = if self.peek() == Some(b'[') {
             self.pos += 1;
             self.enter().ok()?;
             let mut n = 0;
-            let mut first = true;
-            loop {
-                self.skip_ws();
-                if self.peek() == Some(b']') && first {
-                    self.pos += 1;
-                    break;
-                }
-                let v = self.value().ok()?;
-                if !each(n, v) {
-                    return None;
-                }
-                n += 1;
-                first = false;
-                if !self.after_element(b']').ok()? {
-                    break;
+            self.skip_ws();
+            if self.peek() == Some(b']') {
+                self.pos += 1;
+            } else {
+                loop {
+                    let more = {
+                        let v = self.value(&mut Build::new(&arena)).ok()?;
+                        each(Some(n), v)
+                    };
+                    if !more {
+                        return None;
+                    }
+                    arena.reset();
+                    n += 1;
+                    if !self.after_element(b']').ok()? {
+                        break;
+                    }
                 }
             }
             self.depth -= 1;
             Top::Array(n)
         } else {
-            Top::Other(self.value().ok()?)
+            let v = self.value(&mut Build::new(&arena)).ok()?;
+            if !each(None, v) {
+                return None;
+            }
+            Top::One
         };
         self.end().ok()?;
         Some(top)
@@ -155,20 +181,23 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn value(&mut self) -> Read<Node<'a>> {
+    fn value<'a>(&mut self, b: &mut Build<'a>) -> Read<Node<'a>>
+    where
+        't: 'a,
+    {
         self.skip_ws();
         match self.peek().ok_or(Declined)? {
             b'{' => {
                 self.pos += 1;
-                self.object()
+                self.object(b)
             }
             b'[' => {
                 self.pos += 1;
-                self.array()
+                self.array(b)
             }
             b'"' => {
                 self.spend_value()?;
-                Ok(Node::Str(self.string()?))
+                Ok(Node::Str(self.string(b.arena)?))
             }
             b't' => self.literal(b"true", Node::Bool(true)),
             b'f' => self.literal(b"false", Node::Bool(false)),
@@ -181,7 +210,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn literal(&mut self, word: &[u8], node: Node<'a>) -> Read<Node<'a>> {
+    fn literal<'a>(&mut self, word: &[u8], node: Node<'a>) -> Read<Node<'a>> {
         if self.bytes[self.pos..].starts_with(word) {
             self.pos += word.len();
             self.spend_value()?;
@@ -191,28 +220,36 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn array(&mut self) -> Read<Node<'a>> {
+    fn array<'a>(&mut self, b: &mut Build<'a>) -> Read<Node<'a>>
+    where
+        't: 'a,
+    {
         self.enter()?;
-        let base = self.items.len();
+        let base = b.items.len();
         self.skip_ws();
         if self.peek() == Some(b']') {
             self.pos += 1;
         } else {
             loop {
-                let v = self.value()?;
-                self.items.push(v);
+                let v = self.value(b)?;
+                b.items.push(v);
                 if !self.after_element(b']')? {
                     break;
                 }
             }
         }
         self.depth -= 1;
-        Ok(Node::Array(self.items.drain(base..).collect()))
+        let items = b.arena.alloc_slice_copy(&b.items[base..]);
+        b.items.truncate(base);
+        Ok(Node::Array(items))
     }
 
-    fn object(&mut self) -> Read<Node<'a>> {
+    fn object<'a>(&mut self, b: &mut Build<'a>) -> Read<Node<'a>>
+    where
+        't: 'a,
+    {
         self.enter()?;
-        let base = self.members.len();
+        let base = b.members.len();
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -222,9 +259,9 @@ impl<'a> Reader<'a> {
                 if self.peek() != Some(b'"') {
                     return Err(Declined);
                 }
-                let key = self.string()?;
+                let key = self.string(b.arena)?;
                 self.spend_value()?;
-                let mine = &self.members[base..];
+                let mine = &b.members[base..];
                 if mine.len() == MAX_FAST_MEMBERS || mine.iter().any(|(k, _)| *k == key) {
                     return Err(Declined);
                 }
@@ -233,21 +270,27 @@ impl<'a> Reader<'a> {
                     return Err(Declined);
                 }
                 self.pos += 1;
-                let v = self.value()?;
-                self.members.push((key, v));
+                let v = self.value(b)?;
+                b.members.push((key, v));
                 if !self.after_element(b'}')? {
                     break;
                 }
             }
         }
         self.depth -= 1;
-        Ok(Node::Object(self.members.drain(base..).collect()))
+        let members = b.arena.alloc_slice_copy(&b.members[base..]);
+        b.members.truncate(base);
+        Ok(Node::Object(members))
     }
 
     /// A string token, at its opening quote. Without an escape it is borrowed from the
-    /// text as it is; with one, serde_json decodes the token (surrogates, `\u` spellings).
-    /// A raw control character is declined: JSON forbids it and serde_json refuses it.
-    fn string(&mut self) -> Read<Cow<'a, str>> {
+    /// text as it is; with one, serde_json decodes the token (surrogates, `\u` spellings)
+    /// into the arena. A raw control character is declined: JSON forbids it and serde_json
+    /// refuses it.
+    fn string<'a>(&mut self, arena: &'a Bump) -> Read<Text<'a>>
+    where
+        't: 'a,
+    {
         let start = self.pos;
         let mut i = start + 1;
         let mut escaped = false;
@@ -267,11 +310,13 @@ impl<'a> Reader<'a> {
         // The quotes are ASCII, so both ends are on character boundaries.
         let token = self.text.get(start..=i).ok_or(Declined)?;
         if escaped {
-            serde_json::from_str::<String>(token)
-                .map(Cow::Owned)
-                .map_err(|_| Declined)
+            let decoded = serde_json::from_str::<String>(token).map_err(|_| Declined)?;
+            Ok(Text {
+                text: arena.alloc_str(&decoded),
+                escaped: true,
+            })
         } else {
-            Ok(Cow::Borrowed(&token[1..token.len() - 1]))
+            Ok(Text::plain(&token[1..token.len() - 1]))
         }
     }
 
@@ -279,7 +324,7 @@ impl<'a> Reader<'a> {
     /// other spelling that JSON's grammar allows is read by serde_json from the token alone,
     /// so it gets serde_json's own value (`-0` and overlong integers as floats, its float
     /// conversion), and whatever the grammar refuses is declined.
-    fn number(&mut self) -> Read<Node<'a>> {
+    fn number<'a>(&mut self) -> Read<Node<'a>> {
         let start = self.pos;
         let negative = self.bytes[start] == b'-';
         let digits_start = start + usize::from(negative);
@@ -352,7 +397,8 @@ mod tests {
     /// `U64` is not an `F64`), and `parse_each` reads the same.
     fn agrees_with_serde_json(text: &str) -> bool {
         let strict = crate::json::parse(text.as_bytes(), usize::MAX);
-        let Some(node) = parse(text) else {
+        let arena = super::super::Arena::new();
+        let Some(node) = parse(text, &arena) else {
             return false;
         };
         let value = strict.unwrap_or_else(|e| panic!("accepted {text:?}, which is refused: {e}"));
@@ -361,22 +407,24 @@ mod tests {
             value.to_string(),
             "{text:?}"
         );
+        // parse_each hands over the same values (compared as text: its trees are gone
+        // once handed over).
         let mut elements = Vec::new();
         let top = parse_each(text, |i, n| {
-            elements.push((i, n));
+            elements.push((i, serde_json::to_string(&n).unwrap()));
             true
         });
         match (&node, top) {
             (Node::Array(items), Some(Top::Array(n))) => {
                 assert_eq!(n, items.len(), "{text:?}");
-                assert!(
-                    elements
-                        .iter()
-                        .enumerate()
-                        .all(|(k, (i, e))| *i == k && *e == items[k])
-                );
+                for (k, (i, e)) in elements.iter().enumerate() {
+                    assert_eq!(*i, Some(k), "{text:?}");
+                    assert_eq!(*e, serde_json::to_string(&items[k]).unwrap(), "{text:?}");
+                }
             }
-            (_, Some(Top::Other(o))) => assert_eq!(o, node, "{text:?}"),
+            (_, Some(Top::One)) => {
+                assert_eq!(elements, [(None, serde_json::to_string(&node).unwrap())]);
+            }
             (_, top) => panic!("{text:?}: parse read {node:?}, parse_each {top:?}"),
         }
         true
