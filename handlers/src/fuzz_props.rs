@@ -43,11 +43,30 @@ pub fn json_strict(data: &[u8]) {
             .unwrap_or_else(|e| panic!("the fast reader accepted what is refused: {e}"));
         let mut compact = Vec::new();
         tree::write_compact(&node, &mut compact);
-        assert_eq!(
-            compact,
-            serde_json::to_vec(value).unwrap_or_default(),
-            "the fast reader read another value"
-        );
+        let serialised = serde_json::to_vec(value).unwrap_or_default();
+        assert_eq!(compact, serialised, "the fast reader read another value");
+        // Streaming, each value's compact text is written as it is read: the same bytes.
+        let mut streamed = Vec::new();
+        let top = tree::parse_each(text.unwrap_or_default(), |i, _, c| {
+            streamed.push((i, c.as_str().to_owned()));
+            true
+        });
+        match (value, top) {
+            (Value::Array(items), Some(tree::Top::Array(n))) => {
+                assert_eq!(n, items.len(), "the fast reader counted another length");
+                for (k, (i, c)) in streamed.iter().enumerate() {
+                    assert_eq!(*i, Some(k));
+                    assert_eq!(c, &serde_json::to_string(&items[k]).unwrap_or_default());
+                }
+            }
+            (_, Some(tree::Top::One)) => {
+                assert_eq!(
+                    streamed,
+                    [(None, String::from_utf8_lossy(&serialised).into())]
+                );
+            }
+            (_, top) => panic!("the fast reader read {top:?} streaming"),
+        }
     }
     let mut elements = Vec::new();
     let each = json::parse_each(data, json::DEFAULT_MAX_BYTES, |i, v| elements.push((i, v)));

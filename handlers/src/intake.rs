@@ -137,11 +137,11 @@ impl Intake {
         let (min, max) = check::BATCH_ITEMS.unwrap_or((usize::MAX, 0));
         let mut scratch = Scratch::new();
         let mut out = Vec::new();
-        let top = tree::parse_each(text, |index, node| {
+        let top = tree::parse_each(text, |index, node, compact| {
             let event = match index {
                 Some(i) if i >= max => return false,
-                Some(i) => self.fast_event(i, &node, &mut scratch),
-                None => self.fast_event(0, &node, &mut scratch),
+                Some(i) => self.fast_event(i, &node, compact, &mut scratch),
+                None => self.fast_event(0, &node, compact, &mut scratch),
             };
             match event {
                 Some(e) => {
@@ -162,6 +162,7 @@ impl Intake {
         &self,
         index: usize,
         node: &Node<'_>,
+        compact: tree::Compact<'_>,
         scratch: &mut Scratch,
     ) -> Option<ParsedEvent> {
         let members = node.as_object()?;
@@ -185,7 +186,7 @@ impl Intake {
         // event the checks accept reads as its type; unlike the full path, no typed copy is
         // made to prove it here (tests/fast_path.rs and the fuzz properties do, for every
         // event they accept).
-        let body = EventJson::from_tree(node, &mut scratch.body);
+        let body = EventJson::from_compact(compact);
         Some(ParsedEvent {
             index,
             event_id: event_id.to_string(),
@@ -312,17 +313,14 @@ impl Intake {
 /// What the fast path reuses from one event to the next.
 struct Scratch {
     canonical: Vec<u8>,
-    /// The stored text is written here, then copied out at its size.
-    body: Vec<u8>,
 }
 
 impl Scratch {
     /// Sized for a typical event (about 1 KB) so that a single-event object, the common
-    /// upload, does not grow them byte range by byte range.
+    /// upload, does not grow it step by step.
     fn new() -> Self {
         Self {
             canonical: Vec::with_capacity(2048),
-            body: Vec::with_capacity(2048),
         }
     }
 }

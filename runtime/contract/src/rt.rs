@@ -145,19 +145,10 @@ impl EventJson {
         Self(raw.into())
     }
 
-    /// The compact JSON of an intake tree, members in document order (`tree::write_compact`:
-    /// serde_json's bytes). `scratch` is a buffer the caller reuses; the text is then copied
-    /// once, at its exact size.
-    pub fn from_tree(node: &crate::tree::Node<'_>, scratch: &mut Vec<u8>) -> Self {
-        scratch.clear();
-        crate::tree::write_compact(node, scratch);
-        // The writer emits only ASCII punctuation, serde_json's number spellings and the
-        // tree's own UTF-8 strings, so the check cannot fail; the lossy copy keeps it
-        // panic-free all the same.
-        match std::str::from_utf8(scratch) {
-            Ok(text) => Self(text.into()),
-            Err(_) => Self(String::from_utf8_lossy(scratch).into()),
-        }
+    /// The compact JSON text intake's reader wrote of an event (`tree::Compact`: serde_json's
+    /// bytes), copied once at its size.
+    pub fn from_compact(text: crate::tree::Compact<'_>) -> Self {
+        Self(text.as_str().into())
     }
 
     /// The compact JSON of `value`, keys in their order.

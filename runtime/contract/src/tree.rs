@@ -141,6 +141,18 @@ impl<'a> Node<'a> {
 /// objects go to the strict parser.
 pub const MAX_FAST_MEMBERS: usize = 32;
 
+/// The compact JSON text of a value [`parse_each`] read, written while it was read: byte for
+/// byte [`write_compact`] of its tree, and so serde_json's serialisation of it (members in
+/// document order). Only the reader makes one.
+#[derive(Debug, Clone, Copy)]
+pub struct Compact<'a>(&'a str);
+
+impl<'a> Compact<'a> {
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
 /// What [`parse_each`] read at the top: an array of this many elements, or one other value;
 /// either way every value went to the callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,13 +163,13 @@ pub enum Top {
 
 /// Parses `text` (already checked: size, UTF-8, byte order mark, emptiness) handing each
 /// element of a top-level array (with its index), or the one top-level value (`None`), to
-/// `each` as soon as it is read; `each` returns `false` to stop. Each element's tree lives only for
+/// `each` as soon as it is read, with its [`Compact`] text; `each` returns `false` to stop. Each element's tree lives only for
 /// its call: its arena is reused for the next one, so memory follows the largest element,
 /// not the document. `None` when the document is declined (any error, a budget spent, a
 /// large object) or `each` stopped: the caller then takes the strict path.
 pub fn parse_each(
     text: &str,
-    mut each: impl FnMut(Option<usize>, Node<'_>) -> bool,
+    mut each: impl FnMut(Option<usize>, Node<'_>, Compact<'_>) -> bool,
 ) -> Option<Top> {
     parse::Reader::new(text).document_each(&mut each)
 }
@@ -457,16 +469,16 @@ mod tests {
     #[test]
     fn streams_top_level_arrays_and_stops_when_told() {
         let mut seen = Vec::new();
-        let top = parse_each(r#"[{"a":1},{"a":2},{"a":3}]"#, |i, n| {
+        let top = parse_each(r#"[{"a":1},{"a":2},{"a":3}]"#, |i, n, _| {
             let i = i.expect("an element");
             seen.push((i, n.get("a").and_then(Node::as_integer)));
             true
         });
         assert_eq!(top, Some(Top::Array(3)));
         assert_eq!(seen, [(0, Some(1)), (1, Some(2)), (2, Some(3))]);
-        assert_eq!(parse_each("[1,2,3]", |i, _| i < Some(1)), None);
+        assert_eq!(parse_each("[1,2,3]", |i, _, _| i < Some(1)), None);
         let mut whole = None;
-        let top = parse_each(r#"{"a":"b"}"#, |i, n| {
+        let top = parse_each(r#"{"a":"b"}"#, |i, n, _| {
             whole = Some((i, n.get("a").and_then(Node::as_str).map(str::to_owned)));
             true
         });

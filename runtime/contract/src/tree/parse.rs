@@ -14,7 +14,7 @@
 //! parser then says what is wrong. The tests hold it to serde_json on crafted and
 //! generated documents, and the `json_strict` fuzz property on every input.
 
-use super::{MAX_FAST_MEMBERS, Node, Text, Top};
+use super::{Compact, MAX_FAST_MEMBERS, Node, Text, Top};
 use crate::json::{MAX_CONTAINERS, MAX_VALUES};
 use bumpalo::Bump;
 use bumpalo::collections::Vec as ArenaVec;
@@ -41,6 +41,12 @@ pub(super) struct Reader<'t> {
     /// the fast path declines whatever the strict parser would refuse for size.
     values: usize,
     containers: usize,
+    /// The value being read, as compact JSON: serde_json's serialisation of it, written
+    /// token by token as it is read (white space dropped, plain strings and short integers
+    /// copied as they are spelled, which is how serde_json spells them).
+    compact: String,
+    /// Where serde_json's spelling of a re-read token is written first.
+    spelled: Vec<u8>,
 }
 
 /// Where one element's tree is built: its arena, and the elements and members of the
@@ -71,6 +77,8 @@ impl<'t> Reader<'t> {
             depth: 0,
             values: MAX_VALUES,
             containers: MAX_CONTAINERS,
+            compact: String::with_capacity(2048),
+            spelled: Vec::new(),
         }
     }
 
@@ -85,10 +93,11 @@ impl<'t> Reader<'t> {
     }
 
     /// The whole document, a top-level array's elements (or the one other value) handed to
-    /// `each` one by one, each built in the arena the one before it used.
+    /// `each` one by one with their compact text, each built in the arena the one before it
+    /// used.
     pub(super) fn document_each(
         mut self,
-        each: &mut impl FnMut(Option<usize>, Node<'_>) -> bool,
+        each: &mut impl FnMut(Option<usize>, Node<'_>, Compact<'_>) -> bool,
     ) -> Option<Top> {
         let mut arena = Bump::with_capacity(ARENA_START);
         self.skip_ws();
@@ -101,9 +110,10 @@ impl<'t> Reader<'t> {
                 self.pos += 1;
             } else {
                 loop {
+                    self.compact.clear();
                     let more = {
                         let v = self.value(&mut Build::new(&arena)).ok()?;
-                        each(Some(n), v)
+                        each(Some(n), v, Compact(&self.compact))
                     };
                     if !more {
                         return None;
@@ -118,8 +128,9 @@ impl<'t> Reader<'t> {
             self.depth -= 1;
             Top::Array(n)
         } else {
+            self.compact.clear();
             let v = self.value(&mut Build::new(&arena)).ok()?;
-            if !each(None, v) {
+            if !each(None, v, Compact(&self.compact)) {
                 return None;
             }
             Top::One
@@ -165,20 +176,21 @@ impl<'t> Reader<'t> {
         Ok(())
     }
 
-    /// After an element or member: `,` (another follows: `true`) or `close` (`false`).
+    /// After an element or member: `,` (another follows: `true`) or `close` (`false`),
+    /// written to the compact text, except the top-level array's own separators and end,
+    /// which belong to no element's text.
     fn after_element(&mut self, close: u8) -> Read<bool> {
         self.skip_ws();
-        match self.peek() {
-            Some(b',') => {
-                self.pos += 1;
-                Ok(true)
-            }
-            Some(b) if b == close => {
-                self.pos += 1;
-                Ok(false)
-            }
-            _ => Err(Declined),
+        let another = match self.peek() {
+            Some(b',') => true,
+            Some(b) if b == close => false,
+            _ => return Err(Declined),
+        };
+        self.pos += 1;
+        if self.depth > 1 || close != b']' {
+            self.compact.push(char::from(self.bytes[self.pos - 1]));
         }
+        Ok(another)
     }
 
     fn value<'a>(&mut self, b: &mut Build<'a>) -> Read<Node<'a>>
@@ -189,19 +201,21 @@ impl<'t> Reader<'t> {
         match self.peek().ok_or(Declined)? {
             b'{' => {
                 self.pos += 1;
+                self.compact.push('{');
                 self.object(b)
             }
             b'[' => {
                 self.pos += 1;
+                self.compact.push('[');
                 self.array(b)
             }
             b'"' => {
                 self.spend_value()?;
                 Ok(Node::Str(self.string(b.arena)?))
             }
-            b't' => self.literal(b"true", Node::Bool(true)),
-            b'f' => self.literal(b"false", Node::Bool(false)),
-            b'n' => self.literal(b"null", Node::Null),
+            b't' => self.literal("true", Node::Bool(true)),
+            b'f' => self.literal("false", Node::Bool(false)),
+            b'n' => self.literal("null", Node::Null),
             b'-' | b'0'..=b'9' => {
                 self.spend_value()?;
                 self.number()
@@ -210,10 +224,11 @@ impl<'t> Reader<'t> {
         }
     }
 
-    fn literal<'a>(&mut self, word: &[u8], node: Node<'a>) -> Read<Node<'a>> {
-        if self.bytes[self.pos..].starts_with(word) {
+    fn literal<'a>(&mut self, word: &str, node: Node<'a>) -> Read<Node<'a>> {
+        if self.bytes[self.pos..].starts_with(word.as_bytes()) {
             self.pos += word.len();
             self.spend_value()?;
+            self.compact.push_str(word);
             Ok(node)
         } else {
             Err(Declined)
@@ -229,6 +244,7 @@ impl<'t> Reader<'t> {
         self.skip_ws();
         if self.peek() == Some(b']') {
             self.pos += 1;
+            self.compact.push(']');
         } else {
             loop {
                 let v = self.value(b)?;
@@ -253,6 +269,7 @@ impl<'t> Reader<'t> {
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
+            self.compact.push('}');
         } else {
             loop {
                 self.skip_ws();
@@ -270,6 +287,7 @@ impl<'t> Reader<'t> {
                     return Err(Declined);
                 }
                 self.pos += 1;
+                self.compact.push(':');
                 let v = self.value(b)?;
                 b.members.push((key, v));
                 if !self.after_element(b'}')? {
@@ -311,11 +329,15 @@ impl<'t> Reader<'t> {
         let token = self.text.get(start..=i).ok_or(Declined)?;
         if escaped {
             let decoded = serde_json::from_str::<String>(token).map_err(|_| Declined)?;
+            self.spelled.clear();
+            super::write_str(&decoded, &mut self.spelled);
+            self.push_spelled()?;
             Ok(Text {
                 text: arena.alloc_str(&decoded),
                 escaped: true,
             })
         } else {
+            self.compact.push_str(token);
             Ok(Text::plain(&token[1..token.len() - 1]))
         }
     }
@@ -342,6 +364,8 @@ impl<'t> Reader<'t> {
         let simple = digits <= 18 && !matches!(self.bytes.get(i), Some(b'.' | b'e' | b'E'));
         if simple && !(negative && n == 0) {
             self.pos = i;
+            // Without a leading zero, the digits as written are how serde_json spells them.
+            self.compact.push_str(&self.text[start..i]);
             return Ok(if negative {
                 // At most 18 digits: well inside i64.
                 Node::I64(-(n as i64))
@@ -376,13 +400,24 @@ impl<'t> Reader<'t> {
         self.pos = i;
         let token = self.text.get(start..i).ok_or(Declined)?;
         let number: serde_json::Number = serde_json::from_str(token).map_err(|_| Declined)?;
-        if let Some(u) = number.as_u64() {
-            Ok(Node::U64(u))
+        let node = if let Some(u) = number.as_u64() {
+            Node::U64(u)
         } else if let Some(s) = number.as_i64() {
-            Ok(Node::I64(s))
+            Node::I64(s)
         } else {
-            number.as_f64().map(Node::F64).ok_or(Declined)
-        }
+            Node::F64(number.as_f64().ok_or(Declined)?)
+        };
+        self.spelled.clear();
+        super::write_scalar(&node, &mut self.spelled);
+        self.push_spelled()?;
+        Ok(node)
+    }
+
+    /// Appends what [`Self::spelled`] holds (written by the tree's own writers: UTF-8).
+    fn push_spelled(&mut self) -> Read<()> {
+        let text = std::str::from_utf8(&self.spelled).map_err(|_| Declined)?;
+        self.compact.push_str(text);
+        Ok(())
     }
 }
 
@@ -410,8 +445,10 @@ mod tests {
         // parse_each hands over the same values (compared as text: its trees are gone
         // once handed over).
         let mut elements = Vec::new();
-        let top = parse_each(text, |i, n| {
-            elements.push((i, serde_json::to_string(&n).unwrap()));
+        let top = parse_each(text, |i, n, compact| {
+            let serialised = serde_json::to_string(&n).unwrap();
+            assert_eq!(compact.as_str(), serialised, "{text:?}: the compact text");
+            elements.push((i, serialised));
             true
         });
         match (&node, top) {
