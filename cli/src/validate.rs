@@ -123,6 +123,7 @@ fn check_file(intake: &Intake, path: &Path) -> Outcome {
         Ok(f) => f,
         Err(e) => return Outcome::Unreadable(e.to_string()),
     };
+    let mut announced = 0;
     if let Ok(meta) = file.metadata() {
         if meta.is_dir() {
             return Outcome::Unreadable("is a directory".into());
@@ -130,9 +131,11 @@ fn check_file(intake: &Intake, path: &Path) -> Outcome {
         if let Some(r) = intake.check_size(meta.len()) {
             return Outcome::Invalid(r);
         }
+        announced = meta.len() as usize;
     }
-    // Never hold more than the limit (+1 byte, to notice a file that grew) in memory.
-    let mut bytes = Vec::new();
+    // Never hold more than the limit (+1 byte, to notice a file that grew) in memory; the
+    // size the file announced (within the limit, checked above) is read in one piece.
+    let mut bytes = Vec::with_capacity(announced + 1);
     if let Err(e) = file
         .take(intake.max_bytes() as u64 + 1)
         .read_to_end(&mut bytes)
