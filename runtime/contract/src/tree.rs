@@ -216,16 +216,35 @@ impl serde::Serialize for Node<'_> {
 /// from the same text), without serde's per-value dispatch or a second escape scan of the
 /// strings borrowed from the document ([`write_text`]).
 pub fn write_compact(node: &Node<'_>, out: &mut Vec<u8>) {
+    write_tree(node, false, out);
+}
+
+/// Appends `node` as canonical JSON: keys sorted by their UTF-8 bytes, no white space, every
+/// scalar spelled as `serde_json` spells it (the content hash is taken of this, so it must
+/// stay byte for byte what intake has always hashed).
+pub fn write_canonical(node: &Node<'_>, out: &mut Vec<u8>) {
+    write_tree(node, true, out);
+}
+
+/// [`write_compact`] or, with `sort_keys`, [`write_canonical`].
+fn write_tree(node: &Node<'_>, sort_keys: bool, out: &mut Vec<u8>) {
     match node {
         Node::Object(members) => {
             out.push(b'{');
-            for (i, (k, v)) in members.iter().enumerate() {
+            let mut order = [0u8; MAX_FAST_MEMBERS];
+            let order = if sort_keys {
+                sorted(members, &mut order)
+            } else {
+                in_order(members.len(), &mut order)
+            };
+            for (i, &m) in order.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
+                let (k, v) = &members[usize::from(m)];
                 write_text(k, out);
                 out.push(b':');
-                write_compact(v, out);
+                write_tree(v, sort_keys, out);
             }
             out.push(b'}');
         }
@@ -235,7 +254,7 @@ pub fn write_compact(node: &Node<'_>, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_compact(v, out);
+                write_tree(v, sort_keys, out);
             }
             out.push(b']');
         }
@@ -243,37 +262,13 @@ pub fn write_compact(node: &Node<'_>, out: &mut Vec<u8>) {
     }
 }
 
-/// Appends `node` as canonical JSON: keys sorted by their UTF-8 bytes, no white space, every
-/// scalar spelled as `serde_json` spells it (the content hash is taken of this, so it must
-/// stay byte for byte what intake has always hashed).
-pub fn write_canonical(node: &Node<'_>, out: &mut Vec<u8>) {
-    match node {
-        Node::Object(members) => {
-            out.push(b'{');
-            let mut order = [0u8; MAX_FAST_MEMBERS];
-            for (i, &m) in sorted(members, &mut order).iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                let (k, v) = &members[usize::from(m)];
-                write_text(k, out);
-                out.push(b':');
-                write_canonical(v, out);
-            }
-            out.push(b'}');
-        }
-        Node::Array(items) => {
-            out.push(b'[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical(v, out);
-            }
-            out.push(b']');
-        }
-        scalar => write_scalar(scalar, out),
+/// The positions `0..n` (at most [`MAX_FAST_MEMBERS`]), in `order`.
+fn in_order(n: usize, order: &mut [u8; MAX_FAST_MEMBERS]) -> &mut [u8] {
+    let order = &mut order[..n.min(MAX_FAST_MEMBERS)];
+    for (i, slot) in order.iter_mut().enumerate() {
+        *slot = i as u8;
     }
+    order
 }
 
 /// The positions of an object's members sorted by key (keys are unique, so an unstable sort
@@ -283,10 +278,7 @@ pub fn sorted<'o>(
     members: &[(Text<'_>, Node<'_>)],
     order: &'o mut [u8; MAX_FAST_MEMBERS],
 ) -> &'o [u8] {
-    let order = &mut order[..members.len().min(MAX_FAST_MEMBERS)];
-    for (i, slot) in order.iter_mut().enumerate() {
-        *slot = i as u8;
-    }
+    let order = in_order(members.len(), order);
     order.sort_unstable_by(|&a, &b| {
         members[usize::from(a)]
             .0

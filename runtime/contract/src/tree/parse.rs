@@ -235,26 +235,36 @@ impl<'t> Reader<'t> {
         }
     }
 
-    fn array<'a>(&mut self, b: &mut Build<'a>) -> Read<Node<'a>>
-    where
-        't: 'a,
-    {
+    /// The inside of an array or object, after its opening bracket: `one` reads each element
+    /// or member, until `close`. Opens a level (and spends the budgets) and closes it.
+    fn elements(&mut self, close: u8, mut one: impl FnMut(&mut Self) -> Read<()>) -> Read<()> {
         self.enter()?;
-        let base = b.items.len();
         self.skip_ws();
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.pos += 1;
-            self.compact.push(']');
+            self.compact.push(char::from(close));
         } else {
             loop {
-                let v = self.value(b)?;
-                b.items.push(v);
-                if !self.after_element(b']')? {
+                one(self)?;
+                if !self.after_element(close)? {
                     break;
                 }
             }
         }
         self.depth -= 1;
+        Ok(())
+    }
+
+    fn array<'a>(&mut self, b: &mut Build<'a>) -> Read<Node<'a>>
+    where
+        't: 'a,
+    {
+        let base = b.items.len();
+        self.elements(b']', |r| {
+            let v = r.value(b)?;
+            b.items.push(v);
+            Ok(())
+        })?;
         let items = b.arena.alloc_slice_copy(&b.items[base..]);
         b.items.truncate(base);
         Ok(Node::Array(items))
@@ -264,38 +274,28 @@ impl<'t> Reader<'t> {
     where
         't: 'a,
     {
-        self.enter()?;
         let base = b.members.len();
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            self.compact.push('}');
-        } else {
-            loop {
-                self.skip_ws();
-                if self.peek() != Some(b'"') {
-                    return Err(Declined);
-                }
-                let key = self.string(b.arena)?;
-                self.spend_value()?;
-                let mine = &b.members[base..];
-                if mine.len() == MAX_FAST_MEMBERS || mine.iter().any(|(k, _)| *k == key) {
-                    return Err(Declined);
-                }
-                self.skip_ws();
-                if self.peek() != Some(b':') {
-                    return Err(Declined);
-                }
-                self.pos += 1;
-                self.compact.push(':');
-                let v = self.value(b)?;
-                b.members.push((key, v));
-                if !self.after_element(b'}')? {
-                    break;
-                }
+        self.elements(b'}', |r| {
+            r.skip_ws();
+            if r.peek() != Some(b'"') {
+                return Err(Declined);
             }
-        }
-        self.depth -= 1;
+            let key = r.string(b.arena)?;
+            r.spend_value()?;
+            let mine = &b.members[base..];
+            if mine.len() == MAX_FAST_MEMBERS || mine.iter().any(|(k, _)| *k == key) {
+                return Err(Declined);
+            }
+            r.skip_ws();
+            if r.peek() != Some(b':') {
+                return Err(Declined);
+            }
+            r.pos += 1;
+            r.compact.push(':');
+            let v = r.value(b)?;
+            b.members.push((key, v));
+            Ok(())
+        })?;
         let members = b.arena.alloc_slice_copy(&b.members[base..]);
         b.members.truncate(base);
         Ok(Node::Object(members))
@@ -375,27 +375,14 @@ impl<'t> Reader<'t> {
         }
         // The rest of the token: fraction and exponent, by JSON's grammar.
         if self.bytes.get(i) == Some(&b'.') {
-            i += 1;
-            let from = i;
-            while let Some(b'0'..=b'9') = self.bytes.get(i) {
-                i += 1;
-            }
-            if i == from {
-                return Err(Declined);
-            }
+            i = self.digits(i + 1)?;
         }
         if let Some(b'e' | b'E') = self.bytes.get(i) {
             i += 1;
             if let Some(b'+' | b'-') = self.bytes.get(i) {
                 i += 1;
             }
-            let from = i;
-            while let Some(b'0'..=b'9') = self.bytes.get(i) {
-                i += 1;
-            }
-            if i == from {
-                return Err(Declined);
-            }
+            i = self.digits(i)?;
         }
         self.pos = i;
         let token = self.text.get(start..i).ok_or(Declined)?;
@@ -411,6 +398,15 @@ impl<'t> Reader<'t> {
         super::write_scalar(&node, &mut self.spelled);
         self.push_spelled()?;
         Ok(node)
+    }
+
+    /// The end of the run of digits at `from`, which must hold at least one.
+    fn digits(&self, from: usize) -> Read<usize> {
+        let mut i = from;
+        while let Some(b'0'..=b'9') = self.bytes.get(i) {
+            i += 1;
+        }
+        if i == from { Err(Declined) } else { Ok(i) }
     }
 
     /// Appends what [`Self::spelled`] holds (written by the tree's own writers: UTF-8).
