@@ -235,36 +235,28 @@ impl<'t> Reader<'t> {
         }
     }
 
-    /// The inside of an array or object, after its opening bracket: `one` reads each element
-    /// or member, until `close`. Opens a level (and spends the budgets) and closes it.
-    fn elements(&mut self, close: u8, mut one: impl FnMut(&mut Self) -> Read<()>) -> Read<()> {
+    // `array` and `object` share their shape on purpose: one loop for both, taking a closure
+    // per element, measured 3–5% slower over the whole of intake (2026-12-08).
+    fn array<'a>(&mut self, b: &mut Build<'a>) -> Read<Node<'a>>
+    where
+        't: 'a,
+    {
         self.enter()?;
+        let base = b.items.len();
         self.skip_ws();
-        if self.peek() == Some(close) {
+        if self.peek() == Some(b']') {
             self.pos += 1;
-            self.compact.push(char::from(close));
+            self.compact.push(']');
         } else {
             loop {
-                one(self)?;
-                if !self.after_element(close)? {
+                let v = self.value(b)?;
+                b.items.push(v);
+                if !self.after_element(b']')? {
                     break;
                 }
             }
         }
         self.depth -= 1;
-        Ok(())
-    }
-
-    fn array<'a>(&mut self, b: &mut Build<'a>) -> Read<Node<'a>>
-    where
-        't: 'a,
-    {
-        let base = b.items.len();
-        self.elements(b']', |r| {
-            let v = r.value(b)?;
-            b.items.push(v);
-            Ok(())
-        })?;
         let items = b.arena.alloc_slice_copy(&b.items[base..]);
         b.items.truncate(base);
         Ok(Node::Array(items))
@@ -274,28 +266,38 @@ impl<'t> Reader<'t> {
     where
         't: 'a,
     {
+        self.enter()?;
         let base = b.members.len();
-        self.elements(b'}', |r| {
-            r.skip_ws();
-            if r.peek() != Some(b'"') {
-                return Err(Declined);
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            self.compact.push('}');
+        } else {
+            loop {
+                self.skip_ws();
+                if self.peek() != Some(b'"') {
+                    return Err(Declined);
+                }
+                let key = self.string(b.arena)?;
+                self.spend_value()?;
+                let mine = &b.members[base..];
+                if mine.len() == MAX_FAST_MEMBERS || mine.iter().any(|(k, _)| *k == key) {
+                    return Err(Declined);
+                }
+                self.skip_ws();
+                if self.peek() != Some(b':') {
+                    return Err(Declined);
+                }
+                self.pos += 1;
+                self.compact.push(':');
+                let v = self.value(b)?;
+                b.members.push((key, v));
+                if !self.after_element(b'}')? {
+                    break;
+                }
             }
-            let key = r.string(b.arena)?;
-            r.spend_value()?;
-            let mine = &b.members[base..];
-            if mine.len() == MAX_FAST_MEMBERS || mine.iter().any(|(k, _)| *k == key) {
-                return Err(Declined);
-            }
-            r.skip_ws();
-            if r.peek() != Some(b':') {
-                return Err(Declined);
-            }
-            r.pos += 1;
-            r.compact.push(':');
-            let v = r.value(b)?;
-            b.members.push((key, v));
-            Ok(())
-        })?;
+        }
+        self.depth -= 1;
         let members = b.arena.alloc_slice_copy(&b.members[base..]);
         b.members.truncate(base);
         Ok(Node::Object(members))
