@@ -371,39 +371,26 @@ impl ser::SerializeMap for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(key, value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
+macro_rules! fields {
+    ($($trait:ident),*) => {
+        $(impl ser::$trait for Compound<'_, '_> {
+            type Ok = ();
+            type Error = Error;
+            fn serialize_field<T: ?Sized + Serialize>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Error> {
+                self.field(key, value)
+            }
+            fn end(self) -> Result<(), Error> {
+                self.close()
+            }
+        })*
+    };
 }
 
-impl ser::SerializeStructVariant for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(key, value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
+fields!(SerializeStruct, SerializeStructVariant);
 
 /// A map key: a string, or an integer, a bool or a char written as one (as serde_json does).
 struct MapKey<'a>(&'a mut Vec<u8>);
@@ -550,66 +537,11 @@ impl ser::Serializer for MapKey<'_> {
 
 #[cfg(test)]
 mod tests {
+    // The byte-for-byte comparisons with serde_json are in tests/json_out.rs.
     use super::{to_vec, write};
     use crate::EventJson;
-    use serde::Serialize;
     use serde_json::{Value, json};
     use std::collections::BTreeMap;
-
-    /// Bytes serialised as bytes (`serialize_bytes`), not as a sequence of `u8`.
-    struct Bytes<'a>(&'a [u8]);
-    impl Serialize for Bytes<'_> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            s.serialize_bytes(self.0)
-        }
-    }
-
-    fn serde_bytes_like(b: &[u8]) -> Bytes<'_> {
-        Bytes(b)
-    }
-
-    fn same_as_serde_json<T: Serialize>(value: &T) {
-        let ours = to_vec(value).expect("ours");
-        let theirs = serde_json::to_vec(value).expect("serde_json");
-        assert_eq!(
-            String::from_utf8_lossy(&ours),
-            String::from_utf8_lossy(&theirs)
-        );
-    }
-
-    #[test]
-    fn writes_what_serde_json_writes() {
-        let every_control: String = (0u8..0x20).map(char::from).collect();
-        same_as_serde_json(&json!({
-            "s": format!("{every_control}\"\\/\u{7f}é😀 end"),
-            "n": [0, -1, i64::MIN, u64::MAX, 1.5, -0.0, 1e300, 2.5e-8, 0.1],
-            "nested": {"a": [[], {}, [null, true, false]], "": ""},
-            "keys in order": {"b": 1, "a": 2},
-        }));
-        same_as_serde_json(&f64::NAN);
-        same_as_serde_json(&Some(f32::INFINITY));
-        same_as_serde_json(&'\u{1}');
-        same_as_serde_json(&serde_bytes_like(&[b'a', 0, 255]));
-        let mut ints = BTreeMap::new();
-        ints.insert(-3i64, "x");
-        ints.insert(7, "y");
-        same_as_serde_json(&ints);
-        same_as_serde_json(&chrono::DateTime::<chrono::Utc>::MIN_UTC);
-
-        #[derive(Serialize)]
-        enum E {
-            Unit,
-            New(u8),
-            Tuple(u8, &'static str),
-            Struct { a: Option<u8> },
-        }
-        same_as_serde_json(&[E::Unit, E::New(1), E::Tuple(2, "t"), E::Struct { a: None }]);
-        #[derive(Serialize)]
-        struct Unit;
-        #[derive(Serialize)]
-        struct Pair(u8, u8);
-        same_as_serde_json(&(Unit, Pair(1, 2), (), "t"));
-    }
 
     #[test]
     fn refuses_keys_json_cannot_have() {

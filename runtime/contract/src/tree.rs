@@ -142,8 +142,8 @@ impl<'a> Node<'a> {
 pub const MAX_FAST_MEMBERS: usize = 32;
 
 /// The compact JSON text of a value [`parse_each`] read, written while it was read: byte for
-/// byte [`write_compact`] of its tree, and so serde_json's serialisation of it (members in
-/// document order). Only the reader makes one.
+/// byte serde_json's serialisation of its tree (members in document order). Only the reader
+/// makes one.
 #[derive(Debug, Clone, Copy)]
 pub struct Compact<'a>(&'a str);
 
@@ -181,8 +181,8 @@ pub fn parse<'a>(text: &'a str, arena: &'a Arena) -> Option<Node<'a>> {
 
 /// Written by serde_json itself, members in document order: `serde_json::to_string` of a
 /// `Node` is byte for byte that of the `Value` (with `preserve_order`) the strict parser
-/// builds from the same text. Intake writes the stored text with [`write_compact`], which
-/// the tests hold to this.
+/// builds from the same text. The reader's [`Compact`] text is held to this by the tests and
+/// the `json_strict` fuzz property.
 impl serde::Serialize for Node<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::{SerializeMap, SerializeSeq};
@@ -211,40 +211,22 @@ impl serde::Serialize for Node<'_> {
     }
 }
 
-/// Appends `node` as compact JSON, members in document order: byte for byte what
-/// `serde_json::to_string` writes of the node (and so of the `Value` the strict parser builds
-/// from the same text), without serde's per-value dispatch or a second escape scan of the
-/// strings borrowed from the document ([`write_text`]).
-pub fn write_compact(node: &Node<'_>, out: &mut Vec<u8>) {
-    write_tree(node, false, out);
-}
-
 /// Appends `node` as canonical JSON: keys sorted by their UTF-8 bytes, no white space, every
 /// scalar spelled as `serde_json` spells it (the content hash is taken of this, so it must
 /// stay byte for byte what intake has always hashed).
 pub fn write_canonical(node: &Node<'_>, out: &mut Vec<u8>) {
-    write_tree(node, true, out);
-}
-
-/// [`write_compact`] or, with `sort_keys`, [`write_canonical`].
-fn write_tree(node: &Node<'_>, sort_keys: bool, out: &mut Vec<u8>) {
     match node {
         Node::Object(members) => {
             out.push(b'{');
             let mut order = [0u8; MAX_FAST_MEMBERS];
-            let order = if sort_keys {
-                sorted(members, &mut order)
-            } else {
-                in_order(members.len(), &mut order)
-            };
-            for (i, &m) in order.iter().enumerate() {
+            for (i, &m) in sorted(members, &mut order).iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
                 let (k, v) = &members[usize::from(m)];
                 write_text(k, out);
                 out.push(b':');
-                write_tree(v, sort_keys, out);
+                write_canonical(v, out);
             }
             out.push(b'}');
         }
@@ -254,21 +236,12 @@ fn write_tree(node: &Node<'_>, sort_keys: bool, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_tree(v, sort_keys, out);
+                write_canonical(v, out);
             }
             out.push(b']');
         }
         scalar => write_scalar(scalar, out),
     }
-}
-
-/// The positions `0..n` (at most [`MAX_FAST_MEMBERS`]), in `order`.
-fn in_order(n: usize, order: &mut [u8; MAX_FAST_MEMBERS]) -> &mut [u8] {
-    let order = &mut order[..n.min(MAX_FAST_MEMBERS)];
-    for (i, slot) in order.iter_mut().enumerate() {
-        *slot = i as u8;
-    }
-    order
 }
 
 /// The positions of an object's members sorted by key (keys are unique, so an unstable sort
@@ -278,7 +251,10 @@ pub fn sorted<'o>(
     members: &[(Text<'_>, Node<'_>)],
     order: &'o mut [u8; MAX_FAST_MEMBERS],
 ) -> &'o [u8] {
-    let order = in_order(members.len(), order);
+    let order = &mut order[..members.len().min(MAX_FAST_MEMBERS)];
+    for (i, slot) in order.iter_mut().enumerate() {
+        *slot = i as u8;
+    }
     order.sort_unstable_by(|&a, &b| {
         members[usize::from(a)]
             .0
@@ -379,12 +355,20 @@ mod tests {
             value.to_string(),
             "{text}"
         );
-        let mut compact = Vec::new();
-        write_compact(&node, &mut compact);
+        // The reader's compact text of each element (or of the one value), put back together.
+        let mut parts = Vec::new();
+        let top = parse_each(text, |_, _, compact| {
+            parts.push(compact.as_str().to_owned());
+            true
+        });
+        let whole = match top {
+            Some(Top::Array(_)) => format!("[{}]", parts.join(",")),
+            _ => parts.concat(),
+        };
         assert_eq!(
-            String::from_utf8(compact).unwrap(),
+            whole,
             value.to_string(),
-            "{text}: the compact writer is serde_json's"
+            "{text}: the reader's compact text"
         );
         let mut canonical = Vec::new();
         write_canonical(&node, &mut canonical);
